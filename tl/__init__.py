@@ -1,0 +1,3 @@
+"""tl: transfer learning for astronomical transient classification, swept on Ray."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,51 @@
+"""The `tl` command. Each subcommand lives in its own module, imported only when it runs.
+
+A module named in COMMANDS provides `add_arguments(parser)` and `run(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from tl import __version__
+from tl.errors import TLError
+
+COMMANDS = {
+    "simulate": ("tl.simulate", "simulate a survey's light curves into a canonical data set"),
+    "ingest": ("tl.ingest.cli", "convert a raw survey format into a canonical data set"),
+    "train": ("tl.commands", "train a classifier from scratch"),
+    "transfer": ("tl.commands", "fine-tune a base model on a fraction of a target data set"),
+    "evaluate": ("tl.commands", "compute metrics of a model on a data set split"),
+    "predict": ("tl.commands", "write per-object class probabilities to Parquet"),
+    "report": ("tl.report", "summarise a sweep's MLflow experiment: figure, tables, summary.json"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tl", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"tl {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module = importlib.import_module(module_name)
+        adder = getattr(module, f"add_{name}_arguments", None) or module.add_arguments
+        adder(sub)
+        sub.set_defaults(module=module_name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(args.module)
+    runner = getattr(module, f"run_{args.command}", None) or module.run
+    try:
+        return int(runner(args) or 0)
+    except TLError as error:
+        print(f"tl {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Canonical data sets: read, write, check, split, and subsample.
+
+A canonical data set is a directory (DESIGN.md section 2):
+
+    objects.parquet       one row per object: object_id, label, raw_label, redshift, mwebv, survey, split
+    observations.parquet  one row per observation: object_id, mjd, band, flux (uJy), flux_err, detected
+    dataset.json          name, survey, source, classes, created_by, counts, dropped-by-reason, ...
+
+`observations.parquet` may also be a directory of Parquet shards (as the sharded simulator writes).
+Paths may be local or URIs that pyarrow understands (s3://, gs://, file://).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from tl import __version__
+from tl.errors import TLError
+from tl.surveys import BAND_BY_NAME
+from tl.taxonomy import CLASSES
+
+SPLITS = ("train", "val", "test")
+OBJECT_COLUMNS = {
+    "object_id": "string", "label": "string", "raw_label": "string", "redshift": "float",
+    "mwebv": "float", "survey": "string", "split": "string",
+}
+OBSERVATION_COLUMNS = {
+    "object_id": "string", "mjd": "float", "band": "string", "flux": "float", "flux_err": "float",
+    "detected": "bool",
+}
+DEFAULT_VAL_FRACTION = 0.15
+DEFAULT_TEST_FRACTION = 0.15
+
+
+@dataclass
+class Dataset:
+    objects: pd.DataFrame
+    observations: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        """Classes present, in taxonomy order."""
+        present = set(self.objects["label"])
+        return [name for name in CLASSES if name in present]
+
+    def split(self, name: str) -> "Dataset":
+        """The objects of one split (or all of them for 'all') with their observations."""
+        if name == "all":
+            return self
+        if name not in SPLITS:
+            raise TLError(f"unknown split {name!r}: use one of {', '.join(SPLITS)} or all")
+        objects = self.objects[self.objects["split"] == name]
+        observations = self.observations[self.observations["object_id"].isin(objects["object_id"])]
+        return Dataset(objects.reset_index(drop=True), observations.reset_index(drop=True), self.meta)
+
+
+def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in str(path):
+        return pafs.FileSystem.from_uri(str(path))
+    return pafs.LocalFileSystem(), os.path.abspath(path)
+
+
+def _check_columns(df: pd.DataFrame, columns: dict[str, str], where: str) -> pd.DataFrame:
+    """Check and coerce `df` to `columns`; raise naming the column (and row) at fault."""
+    missing = [name for name in columns if name not in df.columns]
+    if missing:
+        raise TLError(f"{where}: missing column {missing[0]!r}")
+    out = pd.DataFrame(index=df.index)
+    for name, kind in columns.items():
+        values = df[name]
+        if kind == "float":
+            numeric = pd.to_numeric(values, errors="coerce")
+            bad = numeric.isna() & values.notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise TLError(f"{where}: column {name!r} row {row}: not a number ({values.iloc[row]!r})")
+            out[name] = numeric.astype("float64")
+        elif kind == "bool":
+            if not pd.api.types.is_bool_dtype(values):
+                raise TLError(f"{where}: column {name!r} must be boolean, found {values.dtype}")
+            out[name] = values.astype(bool)
+        else:
+            if values.isna().any():
+                row = int(np.flatnonzero(values.isna().to_numpy())[0])
+                raise TLError(f"{where}: column {name!r} row {row}: empty value")
+            out[name] = values.astype(str)
+    return out
+
+
+def validate(dataset: Dataset, where: str = "dataset") -> Dataset:
+    """Check the whole contract; return a copy with canonical column types and order."""
+    objects = _check_columns(dataset.objects, OBJECT_COLUMNS, f"{where}/objects.parquet")
+    observations = _check_columns(
+        dataset.observations, OBSERVATION_COLUMNS, f"{where}/observations.parquet"
+    )
+    _check_values(objects, "label", set(CLASSES), f"{where}/objects.parquet")
+    _check_values(objects, "split", set(SPLITS), f"{where}/objects.parquet")
+    _check_values(observations, "band", set(BAND_BY_NAME), f"{where}/observations.parquet")
+    if objects["object_id"].duplicated().any():
+        row = int(np.flatnonzero(objects["object_id"].duplicated().to_numpy())[0])
+        raise TLError(f"{where}/objects.parquet: row {row}: duplicate object_id {objects['object_id'].iloc[row]!r}")
+    orphans = ~observations["object_id"].isin(objects["object_id"])
+    if orphans.any():
+        row = int(np.flatnonzero(orphans.to_numpy())[0])
+        raise TLError(f"{where}/observations.parquet: row {row}: object_id "
+                      f"{observations['object_id'].iloc[row]!r} is not in objects.parquet")
+    for name in ("mjd", "flux", "flux_err"):
+        bad = ~np.isfinite(observations[name].to_numpy())
+        if bad.any():
+            raise TLError(f"{where}/observations.parquet: column {name!r} row {int(np.flatnonzero(bad)[0])}: not finite")
+    bad = observations["flux_err"].to_numpy() <= 0
+    if bad.any():
+        raise TLError(f"{where}/observations.parquet: column 'flux_err' row {int(np.flatnonzero(bad)[0])}: must be > 0")
+    return Dataset(objects.reset_index(drop=True), observations.reset_index(drop=True), dict(dataset.meta))
+
+
+def _check_values(df: pd.DataFrame, column: str, allowed: set[str], where: str) -> None:
+    bad = ~df[column].isin(allowed)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise TLError(f"{where}: column {column!r} row {row}: {df[column].iloc[row]!r} is not one of "
+                      f"{', '.join(sorted(allowed))}")
+
+
+def read_dataset(path: str) -> Dataset:
+    """Read and check a canonical data set directory (local path or URI)."""
+    fs, base = _filesystem(path)
+    info = fs.get_file_info(base)
+    if info.type != pafs.FileType.Directory:
+        raise TLError(f"{path}: not a data set directory (expected objects.parquet, observations.parquet, dataset.json)")
+    tables = {}
+    for name in ("objects.parquet", "observations.parquet"):
+        file_path = f"{base}/{name}"
+        if fs.get_file_info(file_path).type == pafs.FileType.NotFound:
+            raise TLError(f"{path}: missing {name}")
+        try:
+            tables[name] = pads.dataset(file_path, filesystem=fs, format="parquet").to_table()
+        except (pa.ArrowInvalid, OSError) as error:
+            raise TLError(f"{path}/{name}: unreadable Parquet ({str(error).splitlines()[0]})") from None
+    try:
+        with fs.open_input_stream(f"{base}/dataset.json") as stream:
+            meta = json.loads(stream.read().decode())
+    except FileNotFoundError:
+        raise TLError(f"{path}: missing dataset.json") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise TLError(f"{path}/dataset.json: not valid JSON ({error})") from None
+    dataset = Dataset(tables["objects.parquet"].to_pandas(), tables["observations.parquet"].to_pandas(), meta)
+    return validate(dataset, where=str(path))
+
+
+def write_dataset(dataset: Dataset, out: str, **meta) -> Dataset:
+    """Check `dataset` and write it to `out` all at once: no partial directory is ever left.
+
+    `meta` entries (name, survey, source, dropped, ...) are merged into dataset.json, and counts
+    are filled in. An existing data set at `out` is replaced only after the new one is complete.
+    """
+    dataset = validate(dataset, where=str(out))
+    dataset.meta.update(meta)
+    dataset.meta.update({
+        "classes": dataset.classes,
+        "n_objects": int(len(dataset.objects)),
+        "n_observations": int(len(dataset.observations)),
+        "class_counts": {k: int(v) for k, v in dataset.objects["label"].value_counts().items()},
+        "split_counts": {k: int(v) for k, v in dataset.objects["split"].value_counts().items()},
+        "created_by": dataset.meta.get("created_by", f"tl {__version__}"),
+    })
+    if "://" in str(out):
+        _write_files(dataset, out, *_filesystem(out))
+        return dataset
+    out = os.path.abspath(out)
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".tl-partial-", dir=parent)
+    try:
+        _write_files(dataset, staging, pafs.LocalFileSystem(), staging)
+        if os.path.exists(out):
+            if not os.path.exists(os.path.join(out, "dataset.json")) and os.listdir(out):
+                raise TLError(f"{out}: exists and is not a tl data set; refusing to replace it")
+            shutil.rmtree(out)
+        os.rename(staging, out)
+    finally:
+        if os.path.exists(staging):
+            shutil.rmtree(staging)
+    return dataset
+
+
+def _write_files(dataset: Dataset, label: str, fs: pafs.FileSystem, base: str) -> None:
+    fs.create_dir(base, recursive=True)
+    for name, frame in (("objects.parquet", dataset.objects), ("observations.parquet", dataset.observations)):
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        pq.write_table(table, f"{base}/{name}", filesystem=fs)
+    with fs.open_output_stream(f"{base}/dataset.json") as stream:
+        stream.write(json.dumps(dataset.meta, indent=2, sort_keys=True).encode())
+
+
+def _class_rng(seed: int, label: str, purpose: str) -> np.random.Generator:
+    """A generator fixed by (seed, class, purpose): independent of row order and other classes."""
+    return np.random.default_rng([seed, zlib.crc32(label.encode()), zlib.crc32(purpose.encode())])
+
+
+def assign_splits(objects: pd.DataFrame, seed: int, val_fraction: float = DEFAULT_VAL_FRACTION,
+                  test_fraction: float = DEFAULT_TEST_FRACTION) -> pd.Series:
+    """Stratified, seeded train/val/test labels for `objects` (a Series aligned with it).
+
+    Per class, object ids are sorted then shuffled with a generator fixed by (seed, class), so the
+    result depends only on the set of (object_id, label) pairs. A class with at least 3 objects
+    gets at least one val and one test object; with 2, one train and one test; with 1, train.
+    """
+    split = pd.Series("train", index=objects.index, dtype=object)
+    for label, group in objects.groupby("label", sort=True):
+        ids = np.sort(group["object_id"].astype(str).to_numpy())
+        order = _class_rng(seed, str(label), "split").permutation(len(ids))
+        n = len(ids)
+        n_test = max(1, round(n * test_fraction)) if n >= 2 else 0
+        n_val = max(1, round(n * val_fraction)) if n >= 3 else 0
+        chosen = ids[order]
+        by_id = pd.Series(group.index, index=group["object_id"].astype(str).to_numpy())
+        split[by_id[chosen[:n_test]].to_numpy()] = "test"
+        split[by_id[chosen[n_test:n_test + n_val]].to_numpy()] = "val"
+    return split
+
+
+def subsample_train(objects: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """Keep a stratified, seeded, nested `fraction` of the train split; val and test are untouched.
+
+    Per class, ceil(fraction * n_train) objects (at least one) are kept, taken from the front of
+    a permutation fixed by (seed, class): the subset for a smaller fraction is always inside the
+    subset for a larger one.
+    """
+    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+        raise TLError(f"--fraction must be in (0, 1], got {fraction!r}")
+    keep = objects["split"] != "train"
+    train = objects[objects["split"] == "train"]
+    for label, group in train.groupby("label", sort=True):
+        ids = np.sort(group["object_id"].astype(str).to_numpy())
+        order = _class_rng(seed, str(label), "fraction").permutation(len(ids))
+        n_keep = max(1, math.ceil(fraction * len(ids) - 1e-9))
+        kept = set(ids[order[:n_keep]])
+        keep |= objects["object_id"].astype(str).isin(kept) & (objects["label"] == label)
+    return objects[keep].reset_index(drop=True)
+
+
+def content_hash(path: str) -> str:
+    """sha256 over a data set's files (objects, observations, dataset.json): its lineage id."""
+    fs, base = _filesystem(path)
+    digest = hashlib.sha256()
+    selector = pafs.FileSelector(base, recursive=True)
+    for info in sorted(fs.get_file_info(selector), key=lambda i: i.path):
+        if info.type != pafs.FileType.File:
+            continue
+        digest.update(os.path.relpath(info.path, base).encode())
+        with fs.open_input_stream(info.path) as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
