@@ -1,0 +1,30 @@
+"""`tl ingest FORMAT --src PATH --out DIR [--seed S]`: convert a raw format into a canonical data set."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from tl.errors import TLError
+from tl.ingest import FORMATS, ingest
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("format", choices=list(FORMATS), help="raw format of --src")
+    parser.add_argument("--src", required=True, help="raw data: the bts/, plasticc/, alerce/ folder, "
+                        "or a folder (or one file) of fpbot CSVs for ztf-forced")
+    parser.add_argument("--out", required=True, help="data set directory to write")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the stratified train/val/test split")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.src):
+        raise TLError(f"--src {args.src}: no such file or directory")
+    start = time.perf_counter()
+    dataset = ingest(args.format, args.src, args.out, seed=args.seed)
+    seconds = time.perf_counter() - start
+    n_objects = len(dataset.objects)
+    print(f"wrote {args.out}: {n_objects} objects, {len(dataset.observations)} observations "
+          f"in {seconds:.1f} s ({n_objects / max(seconds, 1e-9):.0f} objects/s)")
+    return 0
