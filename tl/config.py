@@ -35,10 +35,10 @@ class ModelConfig:
 class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    epochs: int = 30
+    epochs: int = 50
     batch_size: int = 64
     class_weight_power: float = 1.0  # w_c proportional to n_c ** -power; 1 is inverse frequency
-    patience: int = 5  # epochs without improvement before early stopping
+    patience: int = 15  # epochs without improvement before early stopping
     early_stopping_metric: str = "val_macro_f1"  # or "val_loss"
     seed: int = 0
 

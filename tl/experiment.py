@@ -1,0 +1,121 @@
+"""Prepare one training run (scratch or transfer): data, encoding, model, class weights.
+
+    prepared = prepare(config, "data/bts", base_model_dir="models/sims")   # transfer
+    result = tl.training.fit(prepared)
+
+The same Prepared serves a plain process (`tl train`), a Ray Train worker, and tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from tl.config import Config
+from tl.data import Dataset, read_dataset, subsample_train
+from tl.encoding import EncodedDataset, Normalizer, check_bands, encode, encode_raw, fit_normalizer, from_raw
+from tl.errors import TLError
+from tl.model import TransientClassifier
+from tl.taxonomy import ordered_classes
+
+
+@dataclass
+class Prepared:
+    """Everything one training run needs, however it is parallelised."""
+
+    config: Config
+    mode: str  # "scratch" or "transfer"
+    classes: list[str]  # target classes in taxonomy order (the model's output order)
+    model: torch.nn.Module  # built; for transfer: base weights loaded, head mapped, frozen
+    train: EncodedDataset  # already subsampled to data.target_fraction
+    val: EncodedDataset
+    test: EncodedDataset
+    class_weights: torch.Tensor  # (n_classes,) from the train counts and train.class_weight_power
+    normalizer: Normalizer  # train-split statistics (transfer: the base model's), saved with the model
+    pretrained_blocks: tuple[str, ...] = ()  # blocks loaded from the base (get lr * pretrained_lr_scale)
+    frozen_parameters: list[str] = field(default_factory=list)
+    base_classes: list[str] = field(default_factory=list)
+    trained_bands: list[str] = field(default_factory=list)  # bands present in the train split
+    dropped: dict[str, int] = field(default_factory=dict)  # "split: reason" -> objects left out
+
+
+def prepare(config: Config, data: "str | Dataset", base_model_dir: str | None = None) -> Prepared:
+    """Build a Prepared run: scratch when `base_model_dir` is None, else transfer from that MODEL_DIR.
+
+    The train split is subsampled with tl.data.subsample_train(objects, data.target_fraction,
+    data.seed), so scratch and transfer runs at the same fraction see the same nested subset.
+    Classes are those of the (subsampled) train split; val/test objects of other classes are
+    left out and counted in `dropped`. torch is seeded with train.seed before the model is built.
+    A scratch run ignores the transfer.* settings.
+    """
+    from tl.training import class_weights
+
+    dataset = read_dataset(data) if isinstance(data, str) else data
+    where = data if isinstance(data, str) else dataset.meta.get("name", "data set")
+    objects = subsample_train(dataset.objects, config.data.target_fraction, config.data.seed)
+    observations = dataset.observations[dataset.observations["object_id"].isin(objects["object_id"])]
+    dataset = Dataset(objects, observations.reset_index(drop=True), dataset.meta)
+    train_split = dataset.split("train")
+    if len(train_split.objects) == 0:
+        raise TLError(f"{where}: the train split is empty")
+    raw_train = encode_raw(train_split, config.data.max_length)
+    classes = ordered_classes(raw_train.labels)  # of the objects that could be encoded
+
+    base = None
+    if base_model_dir is None:
+        normalizer = fit_normalizer(raw_train)
+    else:
+        from tl.modeldir import load_model_dir
+        from tl.transfer import transfer_config
+
+        base = load_model_dir(base_model_dir)
+        check_bands(dataset, base.band_table, where)
+        config = transfer_config(config, base.config)
+        normalizer = base.normalizer
+
+    torch.manual_seed(config.train.seed)
+    model = TransientClassifier(len(classes), config.model)
+    prepared = Prepared(
+        config=config, mode="scratch" if base is None else "transfer", classes=classes, model=model,
+        train=from_raw(raw_train, classes, normalizer),
+        val=_encode_split(dataset, "val", classes, normalizer, config),
+        test=_encode_split(dataset, "test", classes, normalizer, config),
+        class_weights=torch.empty(0), normalizer=normalizer,
+        trained_bands=sorted(set(train_split.observations["band"])),
+    )
+    if base is not None:
+        _apply_transfer(prepared, base)
+    counts = torch.bincount(prepared.train.labels, minlength=len(classes)).tolist()
+    prepared.class_weights = class_weights(counts, config.train.class_weight_power)
+    for split in ("train", "val", "test"):
+        for reason, n in getattr(prepared, split).dropped.items():
+            prepared.dropped[f"{split}: {reason}"] = n
+    return prepared
+
+
+def _encode_split(dataset: Dataset, split: str, classes: list[str], normalizer: Normalizer,
+                  config: Config) -> EncodedDataset:
+    """Encode one evaluation split, leaving out (and counting) objects of classes not in `classes`."""
+    part = dataset.split(split)
+    known = part.objects["label"].isin(classes)
+    n_unknown = int((~known).sum())
+    if n_unknown:
+        objects = part.objects[known].reset_index(drop=True)
+        part = Dataset(objects, part.observations[part.observations["object_id"].isin(objects["object_id"])],
+                       part.meta)
+    encoded = encode(part, classes, normalizer, config.data.max_length)
+    if n_unknown:
+        encoded.dropped["class not in the train split"] = n_unknown
+    return encoded
+
+
+def _apply_transfer(prepared: Prepared, base) -> None:
+    """Load the base weights into prepared.model, map the head by class name, freeze blocks."""
+    from tl.transfer import freeze, load_pretrained
+
+    load_pretrained(prepared.model, base.model.state_dict(), base.classes, prepared.classes,
+                    where=f"{base.path}/weights.pt")
+    prepared.frozen_parameters = freeze(prepared.model, prepared.config.transfer.freeze_depth)
+    prepared.pretrained_blocks = tuple(name for name in prepared.model.blocks if name != "head")
+    prepared.base_classes = list(base.classes)

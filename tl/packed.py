@@ -1,0 +1,28 @@
+"""A single-tensor wrapper around the classifier: the form MLflow's pytorch flavor logs and serves.
+
+Input row (float32): metadata (5), light-curve length (1), then the standardised sequence padded
+to max_length observations of 5 features, flattened. Output: class probabilities (softmax).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tl.encoding import METADATA_FEATURES, SEQUENCE_FEATURES
+
+
+class PackedInputClassifier(nn.Module):
+    def __init__(self, classifier: nn.Module, max_length: int):
+        super().__init__()
+        self.classifier = classifier
+        self.max_length = max_length
+
+    def forward(self, packed: torch.Tensor) -> torch.Tensor:
+        """packed (B, 6 + max_length * 5) -> probabilities (B, n_classes)."""
+        n_meta, n_seq = len(METADATA_FEATURES), len(SEQUENCE_FEATURES)
+        metadata = packed[:, :n_meta]
+        lengths = packed[:, n_meta].round().long().clamp(min=1)
+        sequences = packed[:, n_meta + 1:].reshape(len(packed), self.max_length, n_seq)
+        sequences = sequences[:, :int(lengths.max())]  # (B, T, 5), T the longest light curve
+        return torch.softmax(self.classifier(sequences, lengths, metadata), dim=1)
