@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from tl.errors import TLError
 
 
@@ -58,3 +60,122 @@ def survey_bands(survey: str) -> tuple[Band, ...]:
 def band_table() -> list[dict]:
     """The band table as plain records (saved with every model)."""
     return [{"name": b.name, "survey": b.survey, "wavelength_nm": b.wavelength_nm} for b in BANDS]
+
+
+# --- Survey cadence and depth models (used by the simulator) -------------------------------------
+
+AB_ZERO_POINT = 23.9  # AB magnitude of 1 microjansky: m = 23.9 - 2.5 log10(flux / uJy)
+
+
+@dataclass(frozen=True)
+class SurveyModel:
+    """How a survey observes one field: which nights, which bands, how deep, how noisy.
+
+    A field is observable `season_days` per year. In season, a night is observed with
+    probability `night_probability` (cadence and weather together); an observed night has
+    `visits_per_night` visits whose bands are drawn with `band_weights`. Each visit's 5-sigma
+    limiting magnitude is the band's median depth plus a night-to-night scatter.
+    """
+
+    name: str
+    band_weights: dict[str, float]  # band name -> share of visits
+    depth: dict[str, float]  # band name -> median single-visit 5-sigma limiting AB magnitude
+    depth_scatter: float  # magnitudes, night to night (moon, seeing, clouds)
+    night_probability: float  # P(an in-season night is observed), median over fields
+    cadence_scatter: float  # sigma of ln(night_probability) from field to field (overlaps, programs)
+    visits_per_night: int  # visits on an observed night (different bands when possible)
+    season_days: float  # days per year the field is observable
+    poisson_coefficient: float  # source photon noise: variance term coefficient * flux_lim * flux
+    calibration_floor: float  # fractional flux error floor (calibration, PSF fitting)
+    start_mjd: float  # first night of the survey
+    duration_days: float  # survey length
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        return tuple(self.band_weights)
+
+
+# ZTF (Bellm et al. 2019, PASP 131, 018002): g and r on the same night (public survey, nominal
+# 2-3 night cadence), i (partnership) on some nights; median 30 s depths g 20.8, r 20.6, i 19.9;
+# fields are up for ~8 months a year. The night probability (median 0.2, i.e. ~5 nights between
+# epochs, after weather and alert-stream losses, with field-to-field scatter) reproduces the number
+# of alert detections per object in the BTS light curves of ../shared/data/bts (median 27 for
+# SN Ia); the noise terms were fitted to their magnitude errors (median magerr 0.055 at 17.5 mag,
+# 0.03 at 15.5 mag, 0.21 at 20.5 mag).
+ZTF = SurveyModel(
+    name="ztf", band_weights={"ztf_g": 0.45, "ztf_r": 0.45, "ztf_i": 0.10},
+    depth={"ztf_g": 20.8, "ztf_r": 20.6, "ztf_i": 19.9}, depth_scatter=0.4,
+    night_probability=0.2, cadence_scatter=0.5, visits_per_night=2, season_days=240.0,
+    poisson_coefficient=0.032, calibration_floor=0.023, start_mjd=58200.0, duration_days=3 * 365.25,
+)
+
+# LSST WFD baseline (Ivezic et al. 2019, ApJ 873, 111, table 1; baseline v3 cadence): ~825 visits
+# in 10 years, shares u 6%, g 9%, r 22%, i 22%, z 20%, y 21%, taken as same-night pairs in two
+# bands (~80 visits per field per year); median single-visit depths u 23.9, g 25.0, r 24.7,
+# i 24.0, z 23.3, y 22.1; fields are up ~6 months a year.
+LSST = SurveyModel(
+    name="lsst",
+    band_weights={"lsst_u": 0.06, "lsst_g": 0.09, "lsst_r": 0.22, "lsst_i": 0.22, "lsst_z": 0.20,
+                  "lsst_y": 0.21},
+    depth={"lsst_u": 23.9, "lsst_g": 25.0, "lsst_r": 24.7, "lsst_i": 24.0, "lsst_z": 23.3,
+           "lsst_y": 22.1},
+    depth_scatter=0.3, night_probability=0.22, cadence_scatter=0.3, visits_per_night=2,
+    season_days=180.0,
+    poisson_coefficient=0.03, calibration_floor=0.005, start_mjd=60800.0, duration_days=3 * 365.25,
+)
+
+SURVEY_MODELS: dict[str, SurveyModel] = {"ztf": ZTF, "lsst": LSST}
+
+
+def survey_model(name: str) -> SurveyModel:
+    """The cadence/depth model of survey `name`."""
+    try:
+        return SURVEY_MODELS[name]
+    except KeyError:
+        raise TLError(f"unknown survey {name!r}: the simulator knows {', '.join(SURVEY_MODELS)} "
+                      "(add a SurveyModel in tl/surveys.py)") from None
+
+
+def magnitude_to_flux(magnitude):
+    """AB magnitude -> flux in microjansky."""
+    return 10.0 ** (-0.4 * (magnitude - AB_ZERO_POINT))
+
+
+def flux_error(flux, limiting_magnitude, model: SurveyModel):
+    """1-sigma flux error (uJy) of a measurement of true `flux` at a 5-sigma `limiting_magnitude`.
+
+    Background: sigma = flux_lim / 5 for a source-free position; plus source photon noise
+    (poisson_coefficient * flux_lim * flux) and a calibration floor (calibration_floor * flux).
+    """
+    flux_limit = magnitude_to_flux(np.asarray(limiting_magnitude, dtype=float))
+    source = np.clip(np.asarray(flux, dtype=float), 0.0, None)
+    variance = ((flux_limit / 5.0) ** 2 + model.poisson_coefficient * flux_limit * source
+                + (model.calibration_floor * source) ** 2)
+    return np.sqrt(variance)
+
+
+def schedule_visits(survey: SurveyModel, bands, first_night, n_nights, rng):
+    """Visits of each object's window: (object index, mjd, band index, 5-sigma limit), sorted by
+    object then time. first_night, n_nights: (n_objects,) integer MJD and window length."""
+    n_objects, width = len(first_night), int(n_nights.max(initial=0))
+    # day of the observing season of each object's first night (seasons repeat every 365 days)
+    season_day = (first_night - rng.integers(0, 365, n_objects)) % 365
+    field_scatter = np.exp(survey.cadence_scatter * rng.standard_normal(n_objects))
+    night_probability = np.clip(survey.night_probability * field_scatter, 0, 1)
+    column = np.arange(width, dtype=np.int32)[None, :]
+    observed = ((column < n_nights[:, None])
+                & ((season_day[:, None] + column) % 365 < survey.season_days)
+                & (rng.random((n_objects, width), dtype=np.float32) < night_probability[:, None]))
+    obj, night = np.nonzero(observed)  # (object, night) pairs, sorted by object then night
+    night_mjd = (first_night[obj] + night).astype(float)
+    weights = np.array([survey.band_weights[b] for b in bands])
+    visits = min(survey.visits_per_night, len(bands))
+    # bands without replacement, weighted: Gumbel top-k
+    keys = np.log(weights)[None, :] + rng.gumbel(size=(len(obj), len(bands)))
+    band = np.argsort(-keys, axis=1)[:, :visits]  # (n_nights_observed, visits)
+    start = night_mjd + 0.15 + rng.uniform(0, 0.3, len(obj))  # 4-11 UT: night at Palomar, Pachon
+    mjd = start[:, None] + 0.03 * np.arange(visits)[None, :] + rng.uniform(0, 0.01, band.shape)
+    depth = np.array([survey.depth[b] for b in bands])
+    night_offset = rng.normal(0, survey.depth_scatter, len(obj))
+    limit = depth[band] + night_offset[:, None] + rng.normal(0, 0.1, band.shape)
+    return np.repeat(obj, visits), mjd.ravel(), band.ravel(), limit.ravel()
