@@ -1,0 +1,76 @@
+"""The search space and resource planning, without Ray: optuna FixedTrial and a real study."""
+
+import math
+
+import optuna
+import pytest
+
+from tl.config import Config
+from tl.errors import TLError
+from tl.model import max_freeze_depth
+from tl.search import RANGES, default_point, distributions, make_space, plan_resources
+
+CONFIG = Config()
+DEEPEST = max_freeze_depth(CONFIG.model)
+
+
+def test_transfer_space_is_conditional_on_freeze_depth():
+    base = {"train.lr": 1e-3, "train.class_weight_power": 0.5, "train.weight_decay": 1e-4}
+    partial = optuna.trial.FixedTrial({**base, "transfer.freeze_depth": 1, "transfer.pretrained_lr_scale": 0.1})
+    make_space("transfer", CONFIG)(partial)
+    assert set(partial.params) == {*base, "transfer.freeze_depth", "transfer.pretrained_lr_scale"}
+    full = optuna.trial.FixedTrial({**base, "transfer.freeze_depth": DEEPEST})
+    make_space("transfer", CONFIG)(full)  # every pre-trained block frozen: no pre-trained lr factor
+    assert set(full.params) == {*base, "transfer.freeze_depth"}
+
+
+def test_scratch_space_has_no_transfer_settings():
+    trial = optuna.trial.FixedTrial({"train.lr": 1e-3, "train.class_weight_power": 1.0,
+                                     "train.weight_decay": 1e-4, "model.dropout": 0.2})
+    make_space("scratch", CONFIG)(trial)
+    assert set(trial.params) == {"train.lr", "train.class_weight_power", "train.weight_decay", "model.dropout"}
+
+
+@pytest.mark.parametrize("mode", ["transfer", "scratch"])
+def test_sampled_points_are_valid_settings_in_range(mode):
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=5))
+    study.optimize(lambda trial: (make_space(mode, CONFIG)(trial), trial.params.get("train.lr", 0))[1],
+                   n_trials=15)
+    known = distributions(mode, CONFIG)
+    for trial in study.trials:
+        Config().override(trial.params)  # every name is a real dotted setting
+        for name, value in trial.params.items():
+            assert known[name]._contains(known[name].to_internal_repr(value)), (name, value)
+        if mode == "transfer":
+            assert 0 <= trial.params["transfer.freeze_depth"] <= DEEPEST
+    lrs = [t.params["train.lr"] for t in study.trials]
+    assert min(lrs) >= RANGES["train.lr"][0] and max(lrs) <= RANGES["train.lr"][1]
+
+
+@pytest.mark.parametrize("mode", ["transfer", "scratch"])
+def test_default_point_is_the_config_default(mode):
+    point = default_point(mode, CONFIG)
+    flat = CONFIG.flat()
+    assert point == {name: flat[name] for name in point}
+    assert "train.lr" in point and ("transfer.freeze_depth" in point) == (mode == "transfer")
+
+
+def test_plan_resources_never_oversubscribes_two_cpus():
+    plan = plan_resources({"CPU": 2.0}, workers=2)
+    assert plan.max_concurrent == 1
+    assert plan.driver_cpus + plan.workers * plan.cpus_per_worker <= 2.0
+    assert math.isclose(plan.cpus_per_worker, (2.0 - 0.1) / 2)
+
+
+def test_plan_resources_on_a_larger_cluster():
+    plan = plan_resources({"CPU": 16.0}, workers=2)
+    assert plan.cpus_per_worker == 1.0 and plan.max_concurrent == math.floor(16 / 2.1)
+    gpu_plan = plan_resources({"CPU": 64.0, "GPU": 8.0}, workers=4, gpus_per_worker=1.0)
+    assert gpu_plan.max_concurrent == 2  # limited by GPUs: 8 / (4 x 1)
+
+
+def test_plan_resources_rejects_impossible_requests():
+    with pytest.raises(TLError, match="workers-per-trial"):
+        plan_resources({"CPU": 4.0}, workers=0)
+    with pytest.raises(TLError, match="GPUs"):
+        plan_resources({"CPU": 4.0}, workers=2, gpus_per_worker=1.0)

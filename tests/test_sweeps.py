@@ -1,0 +1,185 @@
+"""End-to-end sweeps (slow: they start Ray): each script's --smoke-test, resume, a failing trial.
+
+The scripts run in-process on the shared local Ray instance, with one DDP worker per trial so
+three trials run side by side (the 2-worker DDP path is covered by tests/test_worker.py).
+"""
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ray_fixture import ray_session  # noqa: F401  (a fixture)
+from tl import tracking
+from tl.config import Config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAST = ["--smoke-test", "--workers-per-trial", "1"]
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "sweeps", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def runs_of(client, experiment_id, **tags):
+    return tracking.find_runs(client, experiment_id, tags)
+
+
+def check_store(out: str, experiment: str, fractions=(0.25, 1.0), num_samples=2):
+    """The MLflow layout of DESIGN.md section 7, checked run by run."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{out}/mlflow.db")
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    (sweep,) = runs_of(client, experiment_id, **{tracking.ROLE: "sweep"})
+    (base,) = runs_of(client, experiment_id, **{tracking.ROLE: "base"})
+    assert base.data.tags["mlflow.parentRunId"] == sweep.info.run_id
+    assert base.data.tags[tracking.OUTCOME] == "completed"
+    fraction_runs = runs_of(client, experiment_id, **{tracking.ROLE: "fraction"})
+    assert sorted(float(r.data.params["data.target_fraction"]) for r in fraction_runs) == sorted(fractions)
+    settings = set(Config().flat())
+    for fraction_run in fraction_runs:
+        assert fraction_run.data.tags["mlflow.parentRunId"] == sweep.info.run_id
+        fraction = float(fraction_run.data.params["data.target_fraction"])
+        trials = runs_of(client, experiment_id, **{"mlflow.parentRunId": fraction_run.info.run_id})
+        assert {t.data.tags["mode"] for t in trials} == {"transfer", "scratch"}
+        for mode in ("transfer", "scratch"):
+            of_mode = [t for t in trials if t.data.tags["mode"] == mode]
+            assert 1 <= len(of_mode) <= num_samples
+            assert len({t.data.tags[tracking.TRIAL_ID] for t in of_mode}) == len(of_mode)  # no duplicates
+        for trial in trials:
+            assert settings <= set(trial.data.params)
+            assert float(trial.data.params["data.target_fraction"]) == fraction
+            tags = trial.data.tags
+            assert tags["base_run_id"] == (base.info.run_id if tags["mode"] == "transfer" else "none")
+            assert tags["source_dataset"].startswith("source@") and tags["target_dataset"].startswith("target@")
+            assert tags["tl.git_commit"] and tags["tl.data_hash.target"]
+            if tags[tracking.OUTCOME] != "completed":
+                continue
+            assert "test_macro_f1" in trial.data.metrics and "best_val_macro_f1" in trial.data.metrics
+            history = client.get_metric_history(trial.info.run_id, "val_macro_f1")
+            assert len(history) >= 1 and {m.step for m in history} <= {1, 2}
+            names = {a.path for a in client.list_artifacts(trial.info.run_id)}
+            assert {"model_dir", "config.json", "confusion_matrix.png"} <= names
+        importance = {a.path for a in client.list_artifacts(fraction_run.info.run_id)}
+        assert f"importance_{fraction:g}_transfer_0.json" in importance
+        assert f"importance_{fraction:g}_scratch_0.png" in importance
+    with open(os.path.join(out, "report", "summary.json")) as stream:
+        summary = json.load(stream)
+    assert set(summary["fraction_of_baseline"]) == {f"{f:g}" for f in fractions}
+    assert "reduction" in summary and os.path.getsize(os.path.join(out, "report", "data_efficiency.png")) > 0
+    return client, experiment_id
+
+
+def check_champion_reproduces_its_test_metric(client, experiment: str, target: str):
+    """The registered champion loads from MLflow and gives its run's logged test macro-F1."""
+    import mlflow
+
+    from tl.data import read_dataset
+    from tl.encoding import encode
+    from tl.evaluation import compute_metrics
+    from tl.modeldir import load_model_dir
+
+    name = f"{experiment}-transfer-1"
+    run = client.get_run(client.get_model_version_by_alias(name, "champion").run_id)
+    completed = tracking.find_runs(client, run.info.experiment_id,
+                                   {tracking.STAGE: "1/transfer/0", tracking.OUTCOME: "completed"})
+    best = max(completed, key=lambda r: r.data.metrics["best_val_macro_f1"])
+    assert best.info.run_id == run.info.run_id  # the champion is the best trial on validation
+    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    # The target's test split, encoded with the normalisation stored in the trial's MODEL_DIR.
+    loaded = load_model_dir(client.download_artifacts(run.info.run_id, "model_dir"))
+    max_length = loaded.config.data.max_length
+    test = encode(read_dataset(target).split("test"), loaded.classes, loaded.normalizer, max_length)
+    proba = model.predict(tracking.pack_inputs(test, max_length))
+    metrics = compute_metrics(test.labels.numpy(), np.asarray(proba), loaded.classes)
+    assert metrics["macro_f1"] == pytest.approx(run.data.metrics["test_macro_f1"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_ztf_to_lsst_smoke(ray_session, tmp_path):
+    out = str(tmp_path / "ztf_to_lsst")
+    assert load_script("ztf_to_lsst").main(FAST + ["--out", out]) == 0
+    client, _ = check_store(out, "ztf_to_lsst")
+    check_champion_reproduces_its_test_metric(client, "ztf_to_lsst", os.path.join(out, "data", "target"))
+
+
+def completed_trials(database: str) -> list[tuple[str, str, int]]:
+    """(trial id, stage, end time) of completed trial runs, read from the SQLite store directly."""
+    import sqlite3
+
+    if not os.path.exists(database):
+        return []
+    with sqlite3.connect(database, timeout=30) as connection:
+        rows = connection.execute(
+            "SELECT a.value, b.value, r.end_time FROM tags a JOIN tags b ON a.run_uuid = b.run_uuid "
+            "JOIN tags c ON a.run_uuid = c.run_uuid JOIN runs r ON r.run_uuid = a.run_uuid WHERE a.key = ? AND b.key = ? AND c.key = ? "
+            "AND c.value = 'completed'", (tracking.TRIAL_ID, tracking.STAGE, tracking.OUTCOME)).fetchall()
+    return rows
+
+
+@pytest.mark.slow
+def test_sims_to_bts_interrupted_then_resumed(ray_session, tmp_path):
+    """Ctrl-C after the first finished trial; --resume completes the sweep without rerunning it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = str(tmp_path / "sims_to_bts")
+    flags = [*FAST, "--fractions", "1.0", "--out", out]
+    command = [sys.executable, os.path.join(REPO, "sweeps", "sims_to_bts.py"), *flags]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    env.pop("RAY_ADDRESS", None)  # its own Ray instance, as a user's first run would have
+    with open(tmp_path / "first_run.log", "w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.monotonic() + 400
+        while not [row for row in completed_trials(f"{out}/mlflow.db") if row[1] != "base"]:
+            assert process.poll() is None, (tmp_path / "first_run.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no trial finished within 400 s"
+            time.sleep(2)
+        process.send_signal(signal.SIGINT)
+        try:
+            code = process.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+    finished_before = set(completed_trials(f"{out}/mlflow.db"))
+
+    assert load_script("sims_to_bts").main(flags + ["--resume"]) == 0
+    client, experiment_id = check_store(out, "sims_to_bts", fractions=(1.0,))
+    finished_after = set(completed_trials(f"{out}/mlflow.db"))
+    assert code != 0
+    assert finished_before <= finished_after  # trials finished before the interrupt: not rerun ...
+    trials = tracking.find_runs(client, experiment_id, {tracking.ROLE: "trial"})
+    ids = [run.data.tags[tracking.TRIAL_ID] for run in trials]
+    assert len(ids) == len(set(ids))  # ... and no trial has two MLflow runs
+    assert len(runs_of(client, experiment_id, **{tracking.ROLE: "sweep"})) == 1
+
+
+@pytest.mark.slow
+def test_failing_trials_are_recorded_and_the_sweep_finishes(ray_session, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from tl.sweep import SweepSpec, run_sweep
+    from tl.sweep_cli import SMOKE_OVERRIDES, Simulation, default_data
+
+    target = default_data(Simulation("ztf", 120, 5), None, str(tmp_path / "target"))
+    spec = SweepSpec(name="failing", source_data=target, target_data=target, out=str(tmp_path / "out"),
+                     fractions=(0.5, 1.0), num_samples=1, modes=("scratch",), workers_per_trial=1,
+                     overrides={**SMOKE_OVERRIDES, "train.early_stopping_metric": "no_such_metric"})
+    summary = run_sweep(spec)
+    assert summary["reduction"] is None and summary["table"] == []
+    client = MlflowClient(f"sqlite:///{tmp_path}/out/mlflow.db")
+    experiment_id = client.get_experiment_by_name("failing").experiment_id
+    trials = tracking.find_runs(client, experiment_id, {tracking.ROLE: "trial"})
+    assert len(trials) == 2
+    for trial in trials:
+        assert trial.info.status == "FAILED" and trial.data.tags[tracking.OUTCOME] == "failed"
+        assert "no_such_metric" in trial.data.tags["tl.error"]

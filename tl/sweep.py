@@ -1,0 +1,312 @@
+"""The transfer sweep the scripts in sweeps/ declare: stage 1 a base model on the source data,
+stage 2 one Optuna study per target fraction, seed and mode (transfer, scratch), then the report.
+
+MLflow layout (tl.tracking): experiment `spec.name`; sweep run -> base run, and sweep run ->
+fraction run -> trial runs (both modes, tagged `mode`). The best trial (on validation macro-F1) of
+each fraction and mode is registered as `<experiment>-<mode>-<fraction>` with alias `champion`.
+
+Resume: the driver keeps `<out>/sweep_state.json` (run ids, finished studies). With --resume,
+finished studies are skipped, an unfinished one is restored from its Tune experiment directory
+(finished trials are not rerun) and its trials' MLflow runs are found by Tune trial id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+from tl import tracking
+from tl.config import Config
+from tl.errors import TLError
+
+MODES = ("transfer", "scratch")
+STATE_FILE = "sweep_state.json"
+
+
+@dataclass
+class SweepSpec:
+    name: str  # the MLflow experiment
+    source_data: str
+    target_data: str
+    out: str
+    fractions: tuple[float, ...] = (0.05, 0.1, 0.25, 0.3, 0.5, 1.0)
+    seeds: int = 1
+    num_samples: int = 20
+    overrides: dict = field(default_factory=dict)  # fixed settings of every trial
+    base_overrides: dict = field(default_factory=dict)  # settings of the base model only
+    workers_per_trial: int = 2
+    gpus_per_worker: float = 0.0
+    storage: str | None = None  # Tune storage; default <out>/tune
+    tracking_uri: str | None = None  # default sqlite:///<out>/mlflow.db
+    address: str | None = None
+    time_budget: float | None = None  # seconds
+    resume: bool = False
+    base_run_id: str | None = None  # reuse a base model logged by an earlier sweep
+    trial_max_failures: int = 1  # Train restarts of a trial's workers after a lost worker
+    modes: tuple[str, ...] = MODES
+
+
+def run_sweep(spec: SweepSpec) -> dict:
+    """Run the whole sweep; returns the report's summary. Bad input fails before any trial."""
+    import ray
+
+    start = time.monotonic()
+    out = os.path.abspath(spec.out)
+    tracking_uri = spec.tracking_uri or f"sqlite:///{os.path.join(out, 'mlflow.db')}"
+    storage = spec.storage or os.path.join(out, "tune")
+    check_fractions(spec.fractions)
+    tracking.check_tracking_uri(tracking_uri)
+    tracking.check_storage(storage)
+    source, target = load_datasets(spec)
+    hashes = {"source": _hash(spec.source_data), "target": _hash(spec.target_data)}
+    config = Config().override(spec.overrides)
+
+    if not ray.is_initialized():
+        start_ray(spec.address)
+    from tl.search import plan_resources
+
+    resources = plan_resources(ray.cluster_resources(), spec.workers_per_trial, spec.gpus_per_worker)
+    print(f"tl sweep: {resources.max_concurrent} trial(s) at a time, {resources.workers} worker(s) "
+          f"each with {resources.cpus_per_worker:g} CPU and {resources.gpus_per_worker:g} GPU")
+    sweep = Sweep(spec, out, tracking_uri, storage, hashes, resources)
+    deadline = start + spec.time_budget if spec.time_budget else None
+    sweep.start(config, source, target)
+    base_ref = None  # stage 1 only when some study transfers
+    if "transfer" in spec.modes:
+        base_ref = ray.put(sweep.base_model(ray.put(source), deadline))
+    else:
+        sweep.state["base_run_id"] = "none"
+    target_ref = ray.put(target)
+    for fraction in spec.fractions:
+        for seed in range(spec.seeds):
+            for mode in spec.modes:
+                if deadline and time.monotonic() >= deadline:
+                    sweep.skipped.append(f"{fraction:g}/{mode}/{seed}")
+                    continue
+                sweep.study(fraction, mode, seed, target_ref, base_ref if mode == "transfer" else None,
+                            deadline)
+    return sweep.finish()
+
+
+def start_ray(address: str | None = None, **init_options) -> None:
+    """Connect to the cluster at `address`, or start a local one.
+
+    A local start pins the GCS port and gives every Ray worker RAY_ADDRESS: Train's placement-group
+    cleaner otherwise fails with "multiple active Ray instances" when other Ray instances run on
+    the same machine, and the placement groups of stopped trials are never released.
+    """
+    import socket
+
+    import ray
+
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address, **init_options)
+        return
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        port = probe.getsockname()[1]
+    os.environ["RAY_GCS_SERVER_PORT"] = str(port)
+    try:
+        env = {"RAY_ADDRESS": f"{ray.util.get_node_ip_address()}:{port}"}
+        runtime_env = dict(init_options.pop("runtime_env", None) or {})
+        runtime_env["env_vars"] = {**runtime_env.get("env_vars", {}), **env}
+        ray.init(runtime_env=runtime_env, **init_options)
+    finally:
+        del os.environ["RAY_GCS_SERVER_PORT"]
+
+
+def check_fractions(fractions) -> None:
+    if not fractions:
+        raise TLError("--fractions: give at least one target fraction")
+    for fraction in fractions:
+        if not 0 < fraction <= 1:
+            raise TLError(f"--fractions: {fraction!r} is not in (0, 1]")
+
+
+def load_datasets(spec: SweepSpec):
+    from tl.data import read_dataset
+
+    source, target = read_dataset(spec.source_data), read_dataset(spec.target_data)
+    for label, dataset, path in (("source", source, spec.source_data), ("target", target, spec.target_data)):
+        if len(dataset.classes) < 2:
+            raise TLError(f"{path}: the {label} data set has {len(dataset.classes)} class(es); need 2 or more")
+    return source, target
+
+
+def _hash(path: str) -> str:
+    from tl.data import content_hash
+
+    return content_hash(path)
+
+
+def dataset_tag(path: str, digest: str) -> str:
+    """A data set's name in tags: its directory name and the start of its content hash."""
+    return f"{os.path.basename(os.path.normpath(path))}@{digest[:12]}"
+
+
+class Sweep:
+    """The driver's MLflow and resume bookkeeping for one sweep."""
+
+    def __init__(self, spec, out, tracking_uri, storage, hashes, resources):
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        self.spec, self.out, self.tracking_uri, self.storage = spec, out, tracking_uri, storage
+        self.resources, self.hashes = resources, hashes
+        mlflow.set_tracking_uri(tracking_uri)
+        self.client = MlflowClient(tracking_uri)
+        self.experiment_id = tracking.experiment_id(self.client, spec.name)
+        self.state_path = os.path.join(out, STATE_FILE)
+        self.state = self._load_state()
+        self.skipped: list[str] = []
+        self.lineage = tracking.lineage_tags(hashes)
+        self.common_tags = {**self.lineage,
+                            "source_dataset": dataset_tag(spec.source_data, hashes["source"]),
+                            "target_dataset": dataset_tag(spec.target_data, hashes["target"])}
+
+    def _load_state(self) -> dict:
+        if self.spec.resume and os.path.exists(self.state_path):
+            with open(self.state_path) as stream:
+                return json.load(stream)
+        return {"fraction_runs": {}, "done": []}
+
+    def _save_state(self) -> None:
+        os.makedirs(self.out, exist_ok=True)
+        with open(self.state_path + ".tmp", "w") as stream:
+            json.dump(self.state, stream, indent=2)
+        os.replace(self.state_path + ".tmp", self.state_path)
+
+    def start(self, config: Config, source, target) -> None:
+        """Open (or, on resume, reopen) the sweep run with the sweep's settings and lineage."""
+        if "sweep_run_id" in self.state:
+            self.client.update_run(self.state["sweep_run_id"], status="RUNNING")
+            return
+        run_id = tracking.child_run(self.client, self.experiment_id, None, f"sweep-{self.spec.name}",
+                                    {**self.common_tags, tracking.ROLE: "sweep"})
+        spec = self.spec
+        tracking.log_params(self.client, run_id, {
+            **config.flat(), "sweep.fractions": ",".join(f"{f:g}" for f in spec.fractions),
+            "sweep.seeds": spec.seeds, "sweep.num_samples": spec.num_samples,
+            "sweep.workers_per_trial": spec.workers_per_trial, "sweep.gpus_per_worker": spec.gpus_per_worker,
+            "sweep.source_data": spec.source_data, "sweep.target_data": spec.target_data,
+            "sweep.n_source_objects": len(source.objects), "sweep.n_target_objects": len(target.objects)})
+        self.state["sweep_run_id"] = run_id
+        self.state["run_token"] = run_id[:8]  # makes Tune experiment names unique per sweep
+        self._save_state()
+
+    def _remaining(self, deadline) -> float | None:
+        return None if deadline is None else max(1.0, deadline - time.monotonic())
+
+    def base_model(self, source_ref, deadline) -> bytes:
+        """Stage 1: the base model's MODEL_DIR archive (trained now, or from an earlier run)."""
+        from tl.worker import pack_directory
+
+        base_run_id = self.spec.base_run_id or self.state.get("base_run_id")
+        if base_run_id is None:
+            base_run_id = self._train_base(source_ref, deadline)
+        self.state["base_run_id"] = base_run_id
+        self._save_state()
+        import mlflow
+
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=base_run_id, artifact_path="model_dir",
+                                                       tracking_uri=self.tracking_uri)
+        except Exception as error:
+            raise TLError(f"base run {base_run_id}: no model_dir artifact ({str(error).splitlines()[0]})") from None
+        return pack_directory(path)
+
+    def _train_base(self, source_ref, deadline) -> str:
+        from tl.search import run_study
+        from tl.trial_logger import TrialLogger
+
+        overrides = {**self.spec.overrides, **self.spec.base_overrides}
+        tags = {**self.lineage, tracking.ROLE: "base", "mode": "scratch", "base_run_id": "none",
+                "source_dataset": self.common_tags["source_dataset"],
+                "target_dataset": self.common_tags["source_dataset"]}
+        logger = TrialLogger(self.tracking_uri, self.experiment_id, self.state["sweep_run_id"], "base",
+                             tags, overrides, self.storage)
+        shared = self._shared(overrides, source_ref, None)
+        run_study(name=f"{self.state['run_token']}-base", storage=self.storage, shared=shared, mode=None,
+                  config=Config().override(overrides), num_samples=1, resources=self.resources, seed=0,
+                  logger=logger, time_budget_s=self._remaining(deadline), resume=self.spec.resume)
+        self._check_finished("base", 1, deadline)
+        found = tracking.find_runs(self.client, self.experiment_id,
+                                   {tracking.STAGE: "base", tracking.OUTCOME: "completed",
+                                    "mlflow.parentRunId": self.state["sweep_run_id"]})
+        if not found:
+            raise TLError("stage 1: the base model's training did not complete (see the MLflow base run)")
+        return found[-1].info.run_id
+
+    def _check_finished(self, stage: str, expected: int, deadline) -> None:
+        """Raise if a study stopped before its trials ended (Ctrl-C: Tune stops and returns).
+
+        Counted from MLflow, where every ended trial has an outcome, not from Tune's experiment
+        state (whose last save can fail when interrupted)."""
+        ended = tracking.find_runs(self.client, self.experiment_id, {tracking.STAGE: stage})
+        ended = [run for run in ended if tracking.OUTCOME in run.data.tags]
+        if len(ended) < expected and not (deadline and time.monotonic() >= deadline):
+            raise TLError(f"sweep interrupted during {stage} ({len(ended)} of {expected} trials ended); "
+                          "rerun the same command with --resume")
+
+    def _shared(self, overrides, target_ref, base_ref) -> dict:
+        return {"overrides": overrides, "target": target_ref, "base_model": base_ref,
+                "storage": self.storage, "workers": self.resources.workers,
+                "cpus_per_worker": self.resources.cpus_per_worker,
+                "gpus_per_worker": self.resources.gpus_per_worker,
+                "max_failures": self.spec.trial_max_failures}
+
+    def fraction_run(self, fraction: float) -> str:
+        key = f"{fraction:g}"
+        if key not in self.state["fraction_runs"]:
+            run_id = tracking.child_run(
+                self.client, self.experiment_id, self.state["sweep_run_id"], f"fraction-{key}",
+                {**self.common_tags, tracking.ROLE: "fraction", "base_run_id": self.state["base_run_id"],
+                 "data.target_fraction": key})
+            tracking.log_params(self.client, run_id, {"data.target_fraction": fraction})
+            self.state["fraction_runs"][key] = run_id
+            self._save_state()
+        return self.state["fraction_runs"][key]
+
+    def study(self, fraction, mode, seed, target_ref, base_ref, deadline) -> None:
+        """Stage 2: one Optuna study of `mode` at `fraction` with `seed`, then its champion."""
+        from tl.search import run_study
+        from tl.trial_logger import TrialLogger
+
+        stage = f"{fraction:g}/{mode}/{seed}"
+        if stage in self.state["done"]:
+            print(f"tl sweep: {stage} already finished, skipped")
+            return
+        parent = self.fraction_run(fraction)
+        overrides = {**self.spec.overrides, "data.target_fraction": fraction, "data.seed": seed,
+                     "train.seed": seed}
+        tags = {**self.common_tags, tracking.ROLE: "trial", "mode": mode, "tl.seed": str(seed),
+                "base_run_id": self.state["base_run_id"] if mode == "transfer" else "none"}
+        logger = TrialLogger(self.tracking_uri, self.experiment_id, parent, stage, tags, overrides,
+                             self.storage)
+        config = Config().override(overrides)
+        results = run_study(name=f"{self.state['run_token']}-f{fraction:g}-{mode}-s{seed}",
+                            storage=self.storage, shared=self._shared(overrides, target_ref, base_ref),
+                            mode=mode, config=config, num_samples=self.spec.num_samples,
+                            resources=self.resources, seed=seed, logger=logger,
+                            time_budget_s=self._remaining(deadline), resume=self.spec.resume)
+        self._check_finished(stage, self.spec.num_samples, deadline)
+        from tl.sweep_results import log_importances, register_champion
+
+        log_importances(self.client, parent, stage, mode, config, self.experiment_id)
+        register_champion(self.client, self.experiment_id, self.spec.name, stage, fraction, mode)
+        self.state["done"].append(stage)
+        self._save_state()
+
+    def finish(self) -> dict:
+        """Write the report, log it to the sweep run, close the sweep run; return the summary."""
+        from tl.report import summarize
+
+        report_dir = os.path.join(self.out, "report")
+        summary = summarize(self.tracking_uri, self.spec.name, report_dir,
+                            sweep_run_id=self.state["sweep_run_id"],
+                            extra={"skipped_studies": self.skipped})
+        self.client.set_terminated(self.state["sweep_run_id"], "FINISHED")
+        print(f"tl sweep: report in {report_dir}; MLflow: mlflow ui --backend-store-uri {self.tracking_uri}")
+        return summary

@@ -1,0 +1,131 @@
+"""A Tune callback that logs every trial of one study to MLflow, in the sweep driver process.
+
+One MLflow run per Tune trial, nested under the study's parent run (a fraction run, or the sweep
+run for the base model). The Tune trial id is a tag: when a restored study restarts an
+unfinished trial, the logger finds the trial's run and continues it instead of creating a
+duplicate. A trial that raises is marked FAILED (tag tl.outcome=failed, tl.error); one stopped
+early by ASHA or the time budget is FINISHED with tl.outcome=pruned and has no model.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ray import tune
+
+from tl import tracking
+from tl.config import Config
+
+LOGGED_PREFIXES = ("train_", "val_", "lr", "epoch")
+
+
+class TrialLogger(tune.Callback):
+    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, stage: str,
+                 tags: dict, overrides: dict, storage: str):
+        self.tracking_uri = tracking_uri
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self.stage = stage  # e.g. "0.25/transfer/0": the dedupe scope of trial ids
+        self.tags = dict(tags)
+        self.overrides = dict(overrides)
+        self.storage = storage
+        self._runs: dict[str, str] = {}
+        self._client = None
+
+    def __getstate__(self):  # Tune pickles callbacks with the experiment state
+        state = dict(self.__dict__)
+        state["_client"], state["_runs"] = None, {}
+        return state
+
+    @property
+    def client(self):
+        if self._client is None:
+            import mlflow
+            from mlflow.tracking import MlflowClient
+
+            mlflow.set_tracking_uri(self.tracking_uri)
+            self._client = MlflowClient(self.tracking_uri)
+        return self._client
+
+    def run_id(self, trial) -> str:
+        """The MLflow run of `trial`: found by its Tune trial id, or created (with its params)."""
+        if trial.trial_id in self._runs:
+            return self._runs[trial.trial_id]
+        found = tracking.find_runs(self.client, self.experiment_id,
+                                   {tracking.TRIAL_ID: trial.trial_id, tracking.STAGE: self.stage})
+        if found:
+            run_id = found[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+        else:
+            tags = {**self.tags, tracking.ROLE: self.tags.get(tracking.ROLE, "trial"),
+                    tracking.TRIAL_ID: trial.trial_id, tracking.STAGE: self.stage}
+            name = f"{self.stage.replace('/', '-')}-{trial.trial_id}"
+            run_id = tracking.child_run(self.client, self.experiment_id, self.parent_run_id, name, tags)
+            settings = Config().override({**self.overrides, **trial.config})
+            tracking.log_params(self.client, run_id, settings.flat())
+        self._runs[trial.trial_id] = run_id
+        return run_id
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.run_id(trial)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        run_id = self.run_id(trial)
+        if result.get("final"):
+            final = {key: value for key, value in result.items() if key.startswith("test_")}
+            final["best_val_macro_f1"] = result["val_macro_f1"]
+            final["best_epoch"] = result["epoch"]
+            tracking.log_metrics(self.client, run_id, final, step=int(result["epoch"]))
+            return
+        metrics = {key: value for key, value in result.items() if key.startswith(LOGGED_PREFIXES)}
+        tracking.log_metrics(self.client, run_id, metrics, step=int(result.get("epoch", 0)))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        run_id = self.run_id(trial)
+        result = trial.last_result or {}
+        if result.get("final") and result.get("checkpoint_path"):
+            try:
+                with tempfile.TemporaryDirectory() as directory:
+                    copy_from_storage(self.storage, result["checkpoint_path"], directory)
+                    tracking.log_trial_model(self.client, run_id, directory, title=trial.trial_id)
+            except Exception as error:  # keep the sweep going; the run says what went wrong
+                self.client.set_tag(run_id, "tl.error", f"logging the model failed: {error}"[:500])
+                self.client.set_tag(run_id, tracking.OUTCOME, "failed")
+                self.client.set_terminated(run_id, "FAILED")
+                return
+            self.client.set_tag(run_id, tracking.OUTCOME, "completed")
+        else:
+            self.client.set_tag(run_id, tracking.OUTCOME, "pruned")
+        self.client.set_terminated(run_id, "FINISHED")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        run_id = self.run_id(trial)
+        self.client.set_tag(run_id, tracking.OUTCOME, "failed")
+        self.client.set_tag(run_id, "tl.error", _error_line(trial))
+        self.client.set_terminated(run_id, "FAILED")
+
+
+def copy_from_storage(storage: str, path: str, destination: str) -> None:
+    """Copy a checkpoint directory `path` of Tune/Train storage `storage` to a local directory."""
+    import pyarrow.fs as pafs
+
+    if "://" in storage:
+        filesystem, _ = pafs.FileSystem.from_uri(storage)
+    else:
+        filesystem = pafs.LocalFileSystem()
+    pafs.copy_files(path, destination, source_filesystem=filesystem,
+                    destination_filesystem=pafs.LocalFileSystem())
+
+
+def _error_line(trial) -> str:
+    """The last line of the trial's error (the exception), for the MLflow UI's tag column."""
+    error_file = getattr(trial, "error_file", None) or ""
+    try:
+        if error_file and os.path.exists(error_file):
+            with open(error_file) as stream:
+                lines = [line for line in stream.read().splitlines() if line.strip()]
+            return lines[-1][:500] if lines else "error"
+    except OSError:
+        pass
+    return "error (see the Tune trial directory)"
