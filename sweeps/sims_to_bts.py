@@ -15,7 +15,7 @@ from tl import sweep_cli
 from tl.sweep_cli import Simulation
 
 NAME = "sims_to_bts"  # the MLflow experiment
-SOURCE = Simulation(survey="ztf", n=6000, seed=1)
+SOURCE = Simulation(survey="ztf", n=6000, seed=1, bts_like=True, alerts_only=True)  # as BTS alerts
 TARGET = Simulation(survey="ztf", n=3000, seed=3, bts_like=True, alerts_only=True)
 
 

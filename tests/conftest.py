@@ -1,4 +1,4 @@
-"""Shared fixtures: where the third-party data lives, and a small synthetic canonical data set."""
+"""Shared fixtures: where the third-party data lives (tests/toy.py makes a small synthetic data set)."""
 
 from __future__ import annotations
 

@@ -69,6 +69,15 @@ def test_plan_resources_on_a_larger_cluster():
     assert gpu_plan.max_concurrent == 2  # limited by GPUs: 8 / (4 x 1)
 
 
+def test_plan_resources_on_an_autoscaling_cluster_sized_by_the_driver_resource():
+    # cluster/cluster.yaml's head alone: GPU workers are added on demand by the autoscaler
+    head = {"CPU": 8.0, "tl_driver": 8.0}
+    plan = plan_resources(head, workers=2, gpus_per_worker=1.0, driver_resource="tl_driver")
+    assert (plan.max_concurrent, plan.cpus_per_worker, plan.driver_resource) == (8, 1.0, "tl_driver")
+    with pytest.raises(TLError, match="GPUs"):  # without the head's resource it is a fixed cluster
+        plan_resources(head, workers=2, gpus_per_worker=1.0, driver_resource="other")
+
+
 def test_plan_resources_rejects_impossible_requests():
     with pytest.raises(TLError, match="workers-per-trial"):
         plan_resources({"CPU": 4.0}, workers=0)

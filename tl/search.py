@@ -79,21 +79,36 @@ class TrialResources:
     gpus_per_worker: float
     driver_cpus: float
     max_concurrent: int
+    driver_resource: str | None = None  # custom resource (on the head) each driver function takes one of
 
 
 def plan_resources(cluster: dict, workers: int, gpus_per_worker: float = 0.0,
-                   driver_cpus: float = 0.1, headroom_cpus: float = 0.0) -> TrialResources:
+                   driver_cpus: float = 0.1, headroom_cpus: float = 0.0,
+                   driver_resource: str | None = None) -> TrialResources:
     """Per-trial resources and the number of trials that fit side by side in `cluster`.
 
-    A worker gets one CPU when the cluster has room, else an equal share of what is left after
-    the driver function, so a 2-CPU machine runs a 2-worker trial instead of deadlocking.
+    On an autoscaling cluster (one whose head declares `driver_resource`, see cluster/), worker
+    nodes start from zero, so what is there now says nothing: each trial's driver takes one unit
+    of `driver_resource` on the head, workers get one CPU each, and the autoscaler adds the nodes.
+    Otherwise a worker gets one CPU when the cluster has room, else an equal share of what is left
+    after the driver function, so a 2-CPU machine runs a 2-worker trial instead of deadlocking.
     """
+    from tl.errors import TLError
+
+    if workers < 1:
+        raise TLError(f"--workers-per-trial must be >= 1, got {workers}")
+    if driver_resource and cluster.get(driver_resource, 0) >= 1:
+        concurrent = int(cluster[driver_resource])
+        return TrialResources(workers, 1.0, float(gpus_per_worker), driver_cpus, concurrent, driver_resource)
+    return _plan_fixed(cluster, workers, gpus_per_worker, driver_cpus, headroom_cpus)
+
+
+def _plan_fixed(cluster: dict, workers: int, gpus_per_worker: float, driver_cpus: float,
+                headroom_cpus: float) -> TrialResources:
     from tl.errors import TLError
 
     cpus = float(cluster.get("CPU", 0)) - headroom_cpus
     gpus = float(cluster.get("GPU", 0))
-    if workers < 1:
-        raise TLError(f"--workers-per-trial must be >= 1, got {workers}")
     if cpus <= driver_cpus:
         raise TLError(f"the Ray cluster has {cluster.get('CPU', 0)} CPUs: too few to run a trial")
     if gpus_per_worker and gpus < workers * gpus_per_worker:
@@ -132,8 +147,10 @@ def run_study(*, name: str, storage: str, shared: dict, mode: str | None, config
 
     from tl.worker import run_trial
 
-    trainable = tune.with_resources(tune.with_parameters(run_trial, shared=shared),
-                                    {"CPU": resources.driver_cpus})
+    driver = {"CPU": resources.driver_cpus}
+    if resources.driver_resource:
+        driver[resources.driver_resource] = 1
+    trainable = tune.with_resources(tune.with_parameters(run_trial, shared=shared), driver)
     path = f"{storage.rstrip('/')}/{name}"
     if resume and tune.Tuner.can_restore(path):
         return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False).fit()

@@ -67,7 +67,8 @@ def run_sweep(spec: SweepSpec) -> dict:
         start_ray(spec.address)
     from tl.search import plan_resources
 
-    resources = plan_resources(ray.cluster_resources(), spec.workers_per_trial, spec.gpus_per_worker)
+    resources = plan_resources(ray.cluster_resources(), spec.workers_per_trial, spec.gpus_per_worker,
+                               driver_resource=os.environ.get("TL_DRIVER_RESOURCE"))
     print(f"tl sweep: {resources.max_concurrent} trial(s) at a time, {resources.workers} worker(s) "
           f"each with {resources.cpus_per_worker:g} CPU and {resources.gpus_per_worker:g} GPU")
     sweep = Sweep(spec, out, tracking_uri, storage, hashes, resources)

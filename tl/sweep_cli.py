@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from tl.errors import TLError
 
 # --smoke-test: the real configuration shrunk to minutes on 2 CPUs.
-SMOKE_OVERRIDES = {"train.epochs": 2, "train.batch_size": 32, "train.patience": 2, "data.max_length": 40,
-                   "model.gru_hidden": 16, "model.gru_layers": 1, "model.metadata_hidden": 8,
-                   "model.dense_hidden": 16, "model.dense_second": 16}
+SMOKE_OVERRIDES = {"train.epochs": 6, "train.batch_size": 32, "train.patience": 6, "train.lr": 3e-3,
+                   "data.max_length": 40, "model.gru_hidden": 32, "model.gru_layers": 1,
+                   "model.metadata_hidden": 8, "model.dense_hidden": 32, "model.dense_second": 16}
 SMOKE_FRACTIONS = (0.25, 1.0)
-SMOKE_OBJECTS = 240
+SMOKE_OBJECTS = 400
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Simulation:
 def build_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     add = parser.add_argument
-    add("--smoke-test", action="store_true", help="tiny data, 2 epochs, fractions 0.25 and 1.0, 2 trials each")
+    add("--smoke-test", action="store_true", help="small data and model, 6 epochs, fractions 0.25 and 1.0, 2 trials each")
     add("--address", default=None, help="Ray cluster address ('auto' on a cluster; default: start Ray here)")
     add("--num-samples", type=int, default=None, help="Optuna trials per fraction, mode and seed (default 20)")
     add("--fractions", default=None, help="comma-separated target fractions (default 0.05,0.1,0.25,0.3,0.5,1)")
@@ -45,8 +45,10 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     add("--gpus-per-worker", type=float, default=0.0)
     add("--epochs", type=int, default=None, help="train.epochs of every trial")
     add("--set", action="append", default=[], metavar="KEY=VALUE", help="a fixed setting, e.g. train.batch_size=128")
-    add("--storage", default=None, help="Tune storage path or URI (shared storage on multi-node; default OUT/tune)")
-    add("--tracking-uri", default=None, help="MLflow tracking URI (default sqlite:///OUT/mlflow.db)")
+    add("--storage", default=os.environ.get("TL_STORAGE"),
+        help="Tune storage path or URI (shared storage on multi-node; default $TL_STORAGE, else OUT/tune)")
+    add("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else sqlite:///OUT/mlflow.db)")
     add("--time-budget", type=float, default=None, help="seconds; stop gracefully and still write the summary")
     add("--resume", action="store_true", help="continue an interrupted sweep with the same flags")
     add("--out", default=None, help="output directory (default sweeps_out/NAME)")
