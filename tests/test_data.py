@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tl.data import Dataset, assign_splits, content_hash, read_dataset, subsample_train, write_dataset
+from tl.data import assign_splits, content_hash, read_dataset, subsample_train, write_dataset
 from tl.errors import TLError
 from toy import make_toy_dataset
 

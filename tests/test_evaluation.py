@@ -11,13 +11,7 @@ from tl.evaluation import compute_metrics, json_safe, predict_proba, roc_auc_mac
 CLASSES = ["SN Ia", "SN II", "SLSN"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run many times faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _proba(predicted, n_classes=3):

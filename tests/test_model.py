@@ -11,13 +11,7 @@ from tl.transfer import freeze
 SMALL = ModelConfig(gru_hidden=7, gru_layers=3, metadata_hidden=4, dense_hidden=6, dense_second=5, dropout=0.3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run many times faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _batch(lengths, seed=0):

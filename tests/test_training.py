@@ -14,13 +14,7 @@ TINY = {"model.gru_hidden": 8, "model.metadata_hidden": 4, "model.dense_hidden":
         "train.batch_size": 16, "train.patience": 100}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train many times faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _config(**overrides) -> Config:

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 
+from tl.atomic import write_file
 from tl.errors import TLError
 
 
@@ -177,7 +178,7 @@ def run_evaluate(args) -> int:
         print(f"left out {metrics['n_unknown_class']} objects (class not among the model's classes)")
     print(format_summary(metrics))
     if args.json:
-        _write_atomically(args.json, lambda f: f.write(json.dumps(json_safe(metrics), indent=2)), "w")
+        write_file(args.json, lambda f: f.write(json.dumps(json_safe(metrics), indent=2)), "w")
         print(f"wrote {args.json}")
     return 0
 
@@ -192,19 +193,6 @@ def run_predict(args) -> int:
     table = pd.DataFrame(proba, columns=loaded.classes)
     table.insert(0, "object_id", encoded.object_ids)
     table["predicted_class"] = [loaded.classes[i] for i in proba.argmax(axis=1)]
-    _write_atomically(args.out, lambda f: table.to_parquet(f, index=False), "wb")
+    write_file(args.out, lambda f: table.to_parquet(f, index=False), "wb")
     print(f"wrote {len(table)} predictions to {args.out}")
     return 0
-
-
-def _write_atomically(path: str, write, mode: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    partial = os.path.join(directory, f".{os.path.basename(path)}.partial")
-    try:
-        with open(partial, mode) as handle:
-            write(handle)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)

@@ -16,8 +16,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 
@@ -29,6 +27,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from tl import __version__
+from tl.atomic import staged_directory
 from tl.errors import TLError
 from tl.surveys import BAND_BY_NAME
 from tl.taxonomy import CLASSES
@@ -182,20 +181,8 @@ def write_dataset(dataset: Dataset, out: str, **meta) -> Dataset:
     if "://" in str(out):
         _write_files(dataset, out, *_filesystem(out))
         return dataset
-    out = os.path.abspath(out)
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".tl-partial-", dir=parent)
-    try:
+    with staged_directory(out, "dataset.json", "tl data set") as staging:
         _write_files(dataset, staging, pafs.LocalFileSystem(), staging)
-        if os.path.exists(out):
-            if not os.path.exists(os.path.join(out, "dataset.json")) and os.listdir(out):
-                raise TLError(f"{out}: exists and is not a tl data set; refusing to replace it")
-            shutil.rmtree(out)
-        os.rename(staging, out)
-    finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging)
     return dataset
 
 

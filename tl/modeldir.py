@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 
 from tl import __version__
+from tl.atomic import staged_directory
 from tl.config import Config
 from tl.encoding import METADATA_FEATURES, SEQUENCE_FEATURES, Normalizer
 from tl.errors import TLError
@@ -64,25 +63,13 @@ def save_model_dir(path: str, prepared, model=None, *, history=(), metrics=None,
         "sequence_features": list(SEQUENCE_FEATURES), "metadata_features": list(METADATA_FEATURES),
         "info": dict(info or {}),
     }
-    path = os.path.abspath(path)
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".tl-partial-", dir=parent)
-    try:
+    with staged_directory(path, "model.json", "tl MODEL_DIR") as staging:
         state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
         torch.save(state, os.path.join(staging, "weights.pt"))
         for name, content in (("model.json", description), ("history.json", list(history)),
                               ("metrics.json", metrics or {})):
             with open(os.path.join(staging, name), "w") as handle:
                 json.dump(json_safe(content), handle, indent=2)
-        if os.path.exists(path):
-            if not os.path.exists(os.path.join(path, "model.json")) and os.listdir(path):
-                raise TLError(f"{path}: exists and is not a tl MODEL_DIR; refusing to replace it")
-            shutil.rmtree(path)
-        os.rename(staging, path)
-    finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging)
 
 
 def load_model_dir(path: str) -> LoadedModel:

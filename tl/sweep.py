@@ -287,11 +287,11 @@ class Sweep:
         logger = TrialLogger(self.tracking_uri, self.experiment_id, parent, stage, tags, overrides,
                              self.storage)
         config = Config().override(overrides)
-        results = run_study(name=f"{self.state['run_token']}-f{fraction:g}-{mode}-s{seed}",
-                            storage=self.storage, shared=self._shared(overrides, target_ref, base_ref),
-                            mode=mode, config=config, num_samples=self.spec.num_samples,
-                            resources=self.resources, seed=seed, logger=logger,
-                            time_budget_s=self._remaining(deadline), resume=self.spec.resume)
+        run_study(name=f"{self.state['run_token']}-f{fraction:g}-{mode}-s{seed}",
+                  storage=self.storage, shared=self._shared(overrides, target_ref, base_ref),
+                  mode=mode, config=config, num_samples=self.spec.num_samples,
+                  resources=self.resources, seed=seed, logger=logger,
+                  time_budget_s=self._remaining(deadline), resume=self.spec.resume)
         self._check_finished(stage, self.spec.num_samples, deadline)
         from tl.sweep_results import log_importances, register_champion
 
