@@ -14,6 +14,7 @@ import pytest
 from ray_fixture import ray_session  # noqa: F401  (a fixture)
 from tl import tracking
 from tl.config import Config
+from tl.sweep_cli import SMOKE_OVERRIDES
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--smoke-test", "--workers-per-trial", "1"]
@@ -63,7 +64,8 @@ def check_store(out: str, experiment: str, fractions=(0.25, 1.0), num_samples=2)
                 continue
             assert "test_macro_f1" in trial.data.metrics and "best_val_macro_f1" in trial.data.metrics
             history = client.get_metric_history(trial.info.run_id, "val_macro_f1")
-            assert len(history) >= 1 and {m.step for m in history} <= {1, 2}
+            steps = sorted(m.step for m in history)  # one value per epoch, 1..k, ASHA may stop early
+            assert steps == list(range(1, len(steps) + 1)) and len(steps) <= SMOKE_OVERRIDES["train.epochs"]
             names = {a.path for a in client.list_artifacts(trial.info.run_id)}
             assert {"model_dir", "config.json", "confusion_matrix.png"} <= names
         importance = {a.path for a in client.list_artifacts(fraction_run.info.run_id)}
@@ -107,6 +109,25 @@ def test_ztf_to_lsst_smoke(ray_session, tmp_path):
     assert load_script("ztf_to_lsst").main(FAST + ["--out", out]) == 0
     client, _ = check_store(out, "ztf_to_lsst")
     check_champion_reproduces_its_test_metric(client, "ztf_to_lsst", os.path.join(out, "data", "target"))
+    check_early_classification(client, out)
+
+
+def check_early_classification(client, out: str):
+    """sweeps/early_classification.py on the smoke store: on full light curves it gives each
+    champion's logged test macro-F1 (through `tl evaluate` on the MODEL_DIR, a second path)."""
+    tracking_uri = f"sqlite:///{out}/mlflow.db"
+    argv = ["--tracking-uri", tracking_uri, "--experiment", "ztf_to_lsst", "--fraction", "1",
+            "--data", os.path.join(out, "data", "target"), "--days", "5,20", "--out", os.path.join(out, "early")]
+    assert load_script("early_classification").main(argv) == 0
+    with open(os.path.join(out, "early", "early_classification.json")) as stream:
+        rows = json.load(stream)["rows"]
+    assert [(r["mode"], r["days"]) for r in rows] == [
+        (mode, days) for mode in ("transfer", "scratch") for days in (5.0, 20.0, None)]
+    for mode in ("transfer", "scratch"):
+        run = client.get_run(client.get_model_version_by_alias(f"ztf_to_lsst-{mode}-1", "champion").run_id)
+        full = next(r for r in rows if r["mode"] == mode and r["days"] is None)
+        assert full["macro_f1"] == pytest.approx(run.data.metrics["test_macro_f1"], abs=1e-9)
+    assert os.path.getsize(os.path.join(out, "early", "early_classification.png")) > 0
 
 
 def completed_trials(database: str) -> list[tuple[str, str, int]]:
@@ -168,7 +189,7 @@ def test_failing_trials_are_recorded_and_the_sweep_finishes(ray_session, tmp_pat
     from mlflow.tracking import MlflowClient
 
     from tl.sweep import SweepSpec, run_sweep
-    from tl.sweep_cli import SMOKE_OVERRIDES, Simulation, default_data
+    from tl.sweep_cli import Simulation, default_data
 
     target = default_data(Simulation("ztf", 120, 5), None, str(tmp_path / "target"))
     spec = SweepSpec(name="failing", source_data=target, target_data=target, out=str(tmp_path / "out"),
