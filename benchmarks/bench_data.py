@@ -1,0 +1,187 @@
+"""Throughput (objects per second) and peak memory of the simulator and the ingesters at 10k and 100k objects.
+
+    python benchmarks/bench_data.py [--sizes 10000,100000] [--kinds simulate-ztf,...] [--work DIR]
+                                    [--json benchmarks/results/data/data.json]
+
+Kinds: simulate-ztf, simulate-lsst (tl.simulate.simulate + write_dataset, as `tl simulate` does),
+ingest-plasticc, ingest-bts (tl.ingest.ingest, as `tl ingest` does). Each measurement runs in a fresh
+subprocess, so its peak resident memory (getrusage ru_maxrss) is its own and includes the interpreter
+and imports (about 0.3 GB). Ingest inputs of N objects are synthesised first (not timed) under --work
+by replicating the real raw files of ../shared/data with new object ids: PLAsTiCC metadata rows and
+light-curve rows (id + k * 10**9), BTS catalogue rows and light-curve files (ZTFID + "_k", files
+hard-linked). Objects per second counts source objects (raw rows in, before the taxonomy's drops);
+the kept count is reported too. The work folder is deleted at the end unless --keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+KINDS = ("simulate-ztf", "simulate-lsst", "ingest-plasticc", "ingest-bts")
+ID_OFFSET = 10**9  # PLAsTiCC training ids are < 2 * 10**8
+
+
+# ------------------------------------------------------------------ synthetic raw inputs (not timed)
+
+def synthesise_plasticc(src: str, n: int, out: str) -> str:
+    """A plasticc/ folder of n objects: the real metadata and light curves replicated with new ids."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    metadata = pacsv.read_csv(os.path.join(src, "plasticc_train_metadata.csv"))
+    curves = pacsv.read_csv(os.path.join(src, "plasticc_train_lightcurves.csv.gz"))
+    copies = math.ceil(n / metadata.num_rows)
+    meta_parts, curve_parts = [], []
+    for copy in range(copies):
+        take = min(metadata.num_rows, n - copy * metadata.num_rows)
+        part = metadata.slice(0, take)
+        offset = pa.scalar(copy * ID_OFFSET, pa.int64())
+        ids = part["object_id"].cast(pa.int64())
+        meta_parts.append(part.set_column(0, "object_id", pc.add(ids, offset)))
+        chosen = curves.filter(pc.is_in(curves["object_id"].cast(pa.int64()), value_set=ids))
+        curve_parts.append(chosen.set_column(0, "object_id", pc.add(chosen["object_id"].cast(pa.int64()), offset)))
+    os.makedirs(out)
+    pacsv.write_csv(pa.concat_tables(meta_parts), os.path.join(out, "plasticc_train_metadata.csv"))
+    pacsv.write_csv(pa.concat_tables(curve_parts), os.path.join(out, "plasticc_train_lightcurves.csv"))
+    return out
+
+
+def synthesise_bts(src: str, n: int, out: str) -> str:
+    """A bts/ folder of n objects: catalogue rows and light-curve files replicated as ZTFID_k."""
+    import pandas as pd
+
+    curves_dir = os.path.join(out, "lightcurves")
+    originals = os.path.join(out, "originals")  # one private copy; replicas are hard links to it
+    os.makedirs(curves_dir)
+    shutil.copytree(os.path.join(src, "lightcurves"), originals)
+    catalogues = {name: pd.read_csv(os.path.join(src, name), dtype=str, keep_default_na=False)
+                  for name in ("bts_catalog_2021-09-22.csv", "bts_catalog_2021-04-02.csv")}
+    with_curve = {path.stem for path in Path(originals).glob("*.csv")}
+    ids = sorted(set(catalogues["bts_catalog_2021-09-22.csv"]["ZTFID"]) & with_curve)
+    names = [(ztfid, ztfid if copy == 0 else f"{ztfid}_{copy}")
+             for copy in range(math.ceil(n / len(ids))) for ztfid in ids][:n]
+    for ztfid, name in names:
+        os.link(os.path.join(originals, ztfid + ".csv"), os.path.join(curves_dir, name + ".csv"))
+    replicated = pd.DataFrame(names, columns=["ZTFID", "name"])
+    for file_name, catalogue in catalogues.items():
+        rows = replicated.merge(catalogue, on="ZTFID", how="inner")
+        rows = rows.assign(ZTFID=rows["name"]).drop(columns="name")
+        rows.to_csv(os.path.join(out, file_name), index=False)
+    return out
+
+
+# ------------------------------------------------------------------ one measurement (child process)
+
+def measure(kind: str, n: int, src: str | None, work: str) -> dict:
+    """Run one kind once in this process; returns seconds, counts and peak memory."""
+    from tl.data import write_dataset
+
+    out = os.path.join(work, f"out-{kind}-{n}")
+    start = time.perf_counter()
+    if kind.startswith("simulate-"):
+        from tl.simulate import simulate
+
+        dataset = simulate(kind.split("-")[1], n, seed=0)
+        simulated = time.perf_counter()
+        dataset = write_dataset(dataset, out, **dataset.meta)
+        source_objects = sum(dataset.meta["generated"].values())  # before the survey's selection
+        phases = {"simulate_seconds": simulated - start, "write_seconds": time.perf_counter() - simulated}
+    else:
+        from tl.ingest import ingest
+
+        with contextlib.redirect_stdout(io.StringIO()):  # the drop table
+            dataset = ingest(kind.split("-")[1], src, out, seed=0)
+        source_objects = dataset.meta["n_source_objects"]
+        phases = {}
+    seconds = time.perf_counter() - start
+    rows = n if kind.startswith("ingest-") else len(dataset.objects)
+    return {"kind": kind, "n": n, "seconds": seconds, "objects_per_second": rows / seconds,
+            "objects_kept": len(dataset.objects), "observations_kept": len(dataset.observations),
+            "source_objects": int(source_objects), **phases,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_child(kind: str, n: int, src: str | None, work: str) -> dict:
+    """`measure` in a fresh interpreter; its last stdout line is the JSON row."""
+    command = [sys.executable, __file__, "--child", kind, "--n", str(n), "--work", work]
+    if src:
+        command += ["--src", src]
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench_data: {kind} n={n} failed:\n{done.stderr[-2000:]}")
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    row.update(process_seconds=time.perf_counter() - started, load_average_before=load_before,
+               load_average_after=os.getloadavg()[0])
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_data = os.environ.get("TL_SHARED_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--data", default=default_data, help="folder holding bts/ and plasticc/")
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--work", default=None, help="scratch folder (default: a new temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--json", default=None, help="write the rows here")
+    parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--src", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child, args.n, args.src, args.work)))
+        return 0
+
+    kinds = args.kinds.split(",")
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        parser.error(f"--kinds: unknown {unknown[0]!r} (known: {', '.join(KINDS)})")
+    work = args.work or tempfile.mkdtemp(prefix="tl-bench-data-")
+    rows = []
+    print(f"{'kind':<16} {'n':>7} {'kept':>7} {'seconds':>8} {'objects/s':>10} {'peak MiB':>9} {'load':>5}")
+    try:
+        for n in [int(size) for size in args.sizes.split(",")]:
+            for kind in kinds:
+                src = None
+                if kind.startswith("ingest-"):
+                    source = kind.split("-")[1]
+                    synthesise = synthesise_plasticc if source == "plasticc" else synthesise_bts
+                    src = synthesise(os.path.join(args.data, source), n, os.path.join(work, f"raw-{source}-{n}"))
+                row = run_child(kind, n, src, work)
+                rows.append(row)
+                print(f"{kind:<16} {n:>7} {row['objects_kept']:>7} {row['seconds']:>8.1f} "
+                      f"{row['objects_per_second']:>10.0f} {row['peak_rss_mib']:>9.0f} "
+                      f"{row['load_average_before']:>5.1f}", flush=True)
+                for path in (src, os.path.join(work, f"out-{kind}-{n}")):
+                    if path and not args.keep:
+                        shutil.rmtree(path, ignore_errors=True)
+    finally:
+        if not args.keep and not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        report = {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
+                  "python": sys.version.split()[0], "rows": rows}
+        with open(args.json, "w") as stream:
+            json.dump(report, stream, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
