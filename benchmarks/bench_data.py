@@ -37,7 +37,6 @@ ID_OFFSET = 10**9  # PLAsTiCC training ids are < 2 * 10**8
 
 def synthesise_plasticc(src: str, n: int, out: str) -> str:
     """A plasticc/ folder of n objects: the real metadata and light curves replicated with new ids."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
