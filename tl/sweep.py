@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from tl import tracking
 from tl.config import Config
 from tl.errors import TLError
+from tl.search import MODES
 
-MODES = ("transfer", "scratch")
 STATE_FILE = "sweep_state.json"
 
 
