@@ -157,6 +157,7 @@ def test_sims_to_bts_interrupted_then_resumed(ray_session, tmp_path):
     command = [sys.executable, os.path.join(REPO, "sweeps", "sims_to_bts.py"), *flags]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)  # its own Ray instance, as a user's first run would have
+    env.pop("MLFLOW_TRACKING_URI", None)  # set by mlflow in this process by the earlier in-process sweeps
     with open(tmp_path / "first_run.log", "w") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

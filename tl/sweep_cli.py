@@ -47,8 +47,9 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     add("--set", action="append", default=[], metavar="KEY=VALUE", help="a fixed setting, e.g. train.batch_size=128")
     add("--storage", default=os.environ.get("TL_STORAGE"),
         help="Tune storage path or URI (shared storage on multi-node; default $TL_STORAGE, else OUT/tune)")
-    add("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
-        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else sqlite:///OUT/mlflow.db)")
+    # Not read from $MLFLOW_TRACKING_URI: mlflow.set_tracking_uri writes that variable, so a second
+    # sweep in the same process (or a child process) would log into the first sweep's store.
+    add("--tracking-uri", default=None, help="MLflow tracking URI (default sqlite:///OUT/mlflow.db)")
     add("--time-budget", type=float, default=None, help="seconds; stop gracefully and still write the summary")
     add("--resume", action="store_true", help="continue an interrupted sweep with the same flags")
     add("--out", default=None, help="output directory (default sweeps_out/NAME)")
