@@ -41,6 +41,7 @@ class SweepSpec:
     storage: str | None = None  # Tune storage; default <out>/tune
     tracking_uri: str | None = None  # default sqlite:///<out>/mlflow.db
     address: str | None = None
+    num_cpus: float | None = None  # logical CPUs of a locally started Ray (default: the machine's)
     time_budget: float | None = None  # seconds
     resume: bool = False
     base_run_id: str | None = None  # reuse a base model logged by an earlier sweep
@@ -64,7 +65,7 @@ def run_sweep(spec: SweepSpec) -> dict:
     config = Config().override(spec.overrides)
 
     if not ray.is_initialized():
-        start_ray(spec.address)
+        start_ray(spec.address, **({"num_cpus": spec.num_cpus} if spec.num_cpus and not spec.address else {}))
     from tl.search import plan_resources
 
     resources = plan_resources(ray.cluster_resources(), spec.workers_per_trial, spec.gpus_per_worker,

@@ -41,6 +41,8 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     add("--source-data", default=None, help="canonical source data set (path or URI; default: simulated)")
     add("--target-data", default=None, help="canonical target data set (path or URI; default: simulated)")
     add("--base-run-id", default=None, help="reuse the base model of this MLflow run instead of training one")
+    add("--num-cpus", type=float, default=None,
+        help="logical CPUs of the local Ray instance (more than the cores lets 1-thread trials share them)")
     add("--workers-per-trial", type=int, default=2, help="DDP workers per trial")
     add("--gpus-per-worker", type=float, default=0.0)
     add("--epochs", type=int, default=None, help="train.epochs of every trial")
@@ -80,7 +82,7 @@ def spec_from_args(args, name: str, source: Simulation, target: Simulation):
         target_data=args.target_data or default_data(target, size, os.path.join(out, "data", "target")),
         num_samples=args.num_samples or (2 if args.smoke_test else 20), overrides=overrides,
         workers_per_trial=args.workers_per_trial, gpus_per_worker=args.gpus_per_worker,
-        storage=args.storage, tracking_uri=args.tracking_uri, address=args.address,
+        storage=args.storage, tracking_uri=args.tracking_uri, address=args.address, num_cpus=args.num_cpus,
         time_budget=args.time_budget, resume=args.resume, base_run_id=args.base_run_id)
 
 
