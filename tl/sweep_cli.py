@@ -82,8 +82,8 @@ def spec_from_args(args, name: str, source: Simulation, target: Simulation):
         target_data=args.target_data or default_data(target, size, os.path.join(out, "data", "target")),
         num_samples=args.num_samples or (2 if args.smoke_test else 20), overrides=overrides,
         workers_per_trial=args.workers_per_trial, gpus_per_worker=args.gpus_per_worker,
-        storage=args.storage, tracking_uri=args.tracking_uri, address=args.address, num_cpus=args.num_cpus,
-        time_budget=args.time_budget, resume=args.resume, base_run_id=args.base_run_id)
+        storage=args.storage, tracking_uri=args.tracking_uri, address=args.address,
+        num_cpus=args.num_cpus, time_budget=args.time_budget, resume=args.resume, base_run_id=args.base_run_id)
 
 
 def default_data(simulation: Simulation, size: int | None, path: str) -> str:
