@@ -18,9 +18,9 @@ import pandas as pd
 
 from tl.data import Dataset, assign_splits, write_dataset
 from tl.errors import TLError
+from tl.surveys import magnitude_to_flux as ab_flux
 from tl.taxonomy import canonical_label
 
-AB_ZERO_POINT_UJY = 23.9  # m_AB = 23.9 - 2.5 log10(f / uJy)
 MISSING_TOKENS = ("", "-", "nan", "NaN", "null", "None")
 OBJECT_FIELDS = ["object_id", "raw_label", "redshift", "mwebv"]
 OBSERVATION_FIELDS = ["object_id", "mjd", "band", "flux", "flux_err", "detected"]
@@ -28,13 +28,13 @@ OBSERVATION_FIELDS = ["object_id", "mjd", "band", "flux", "flux_err", "detected"
 
 def magnitude_to_flux(magnitude, magnitude_err):
     """AB magnitude (and its error) -> flux in uJy (and its propagated error)."""
-    flux = 10.0 ** ((AB_ZERO_POINT_UJY - np.asarray(magnitude, dtype=float)) / 2.5)
+    flux = ab_flux(np.asarray(magnitude, dtype=float))
     return flux, flux * np.log(10.0) / 2.5 * np.asarray(magnitude_err, dtype=float)
 
 
 def zero_point_scale(zero_point):
-    """Factor from counts on an AB zero point to uJy: 10**((23.9 - zp) / 2.5)."""
-    return 10.0 ** ((AB_ZERO_POINT_UJY - np.asarray(zero_point, dtype=float)) / 2.5)
+    """Factor from counts on an AB zero point to uJy: 10**((23.9 - zp) / 2.5), the flux of m = zp."""
+    return ab_flux(np.asarray(zero_point, dtype=float))
 
 
 # ---------------------------------------------------------------- reading with locations
