@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from tl import tracking
+from tl.atomic import write_file
 from tl.config import Config
 from tl.errors import TLError
 from tl.search import MODES
@@ -175,10 +176,7 @@ class Sweep:
         return {"fraction_runs": {}, "done": []}
 
     def _save_state(self) -> None:
-        os.makedirs(self.out, exist_ok=True)
-        with open(self.state_path + ".tmp", "w") as stream:
-            json.dump(self.state, stream, indent=2)
-        os.replace(self.state_path + ".tmp", self.state_path)
+        write_file(self.state_path, lambda stream: json.dump(self.state, stream, indent=2), "w")
 
     def start(self, config: Config, source, target) -> None:
         """Open (or, on resume, reopen) the sweep run with the sweep's settings and lineage."""
