@@ -8,6 +8,8 @@ each fraction and mode is registered as `<experiment>-<mode>-<fraction>` with al
 Resume: the driver keeps `<out>/sweep_state.json` (run ids, finished studies). With --resume,
 finished studies are skipped, an unfinished one is restored from its Tune experiment directory
 (finished trials are not rerun) and its trials' MLflow runs are found by Tune trial id.
+A study that --time-budget cut short is unfinished too: listed in the summary's
+`skipped_studies`, given no champion, and continued by --resume.
 """
 
 from __future__ import annotations
@@ -231,7 +233,8 @@ class Sweep:
         run_study(name=f"{self.state['run_token']}-base", storage=self.storage, shared=shared, mode=None,
                   config=Config().override(overrides), num_samples=1, resources=self.resources, seed=0,
                   logger=logger, time_budget_s=self._remaining(deadline), resume=self.spec.resume)
-        self._check_finished("base", 1, deadline)
+        if not self._check_finished("base", 1, deadline):
+            raise TLError("stage 1: --time-budget ran out while training the base model")
         found = tracking.find_runs(self.client, self.experiment_id,
                                    {tracking.STAGE: "base", tracking.OUTCOME: "completed",
                                     "mlflow.parentRunId": self.state["sweep_run_id"]})
@@ -239,16 +242,20 @@ class Sweep:
             raise TLError("stage 1: the base model's training did not complete (see the MLflow base run)")
         return found[-1].info.run_id
 
-    def _check_finished(self, stage: str, expected: int, deadline) -> None:
-        """Raise if a study stopped before its trials ended (Ctrl-C: Tune stops and returns).
+    def _check_finished(self, stage: str, expected: int, deadline) -> bool:
+        """Whether every trial of `stage` ended; raise if it stopped early without the time budget
+        running out (Ctrl-C: Tune stops and returns).
 
         Counted from MLflow, where every ended trial has an outcome, not from Tune's experiment
         state (whose last save can fail when interrupted)."""
         ended = tracking.find_runs(self.client, self.experiment_id, {tracking.STAGE: stage})
         ended = [run for run in ended if tracking.OUTCOME in run.data.tags]
-        if len(ended) < expected and not (deadline and time.monotonic() >= deadline):
+        if len(ended) >= expected:
+            return True
+        if not (deadline and time.monotonic() >= deadline):
             raise TLError(f"sweep interrupted during {stage} ({len(ended)} of {expected} trials ended); "
                           "rerun the same command with --resume")
+        return False
 
     def _shared(self, overrides, target_ref, base_ref) -> dict:
         return {"overrides": overrides, "target": target_ref, "base_model": base_ref,
@@ -291,7 +298,11 @@ class Sweep:
                   mode=mode, config=config, num_samples=self.spec.num_samples,
                   resources=self.resources, seed=seed, logger=logger,
                   time_budget_s=self._remaining(deadline), resume=self.spec.resume)
-        self._check_finished(stage, self.spec.num_samples, deadline)
+        if not self._check_finished(stage, self.spec.num_samples, deadline):
+            # Stopped by --time-budget: not done, so --resume continues it; no champion from a part.
+            self.skipped.append(stage)
+            print(f"tl sweep: {stage} stopped by --time-budget before its trials ended")
+            return
         from tl.sweep_results import log_importances, register_champion
 
         log_importances(self.client, parent, stage, mode, config, self.experiment_id)
