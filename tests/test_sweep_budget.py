@@ -1,8 +1,10 @@
 """The sweep's bookkeeping when --time-budget stops a study: no Ray, the Tune study is faked.
 
-A study counts as done only when all its trials ended; one cut short by the budget stays open, so
---resume continues it, and it gets no champion. An early stop without the budget running out is an
-interruption (an error telling the user to resume).
+A study counts as done only when all its trials ended. One cut short by the budget gets no
+champion and, on --resume, starts again under a new Tune name after its partial trials' MLflow runs
+are deleted (Tune marks trials stopped at the deadline as terminated, so restoring would run
+nothing). An early stop without the budget running out is an interruption: an error telling the
+user to resume.
 """
 
 import time
@@ -16,47 +18,86 @@ from tl.errors import TLError
 from tl.sweep import Sweep, SweepSpec
 
 STAGE = "0.25/scratch/0"
+PAST, FUTURE = -1, 3600
 
 
-def make_sweep(tmp_path, monkeypatch, trials_that_end: int):
-    """A Sweep on a fresh SQLite store whose studies end `trials_that_end` trials of 2."""
-    champions = []
+class FakeStudies:
+    """Stands in for tl.search.run_study (each call ends `trials_that_end` trials) and the
+    champion registration; records the Tune names and the champions."""
 
-    def fake_run_study(*, logger, **_):
-        for trial in range(trials_that_end):
+    def __init__(self, monkeypatch, trials_that_end: int):
+        self.trials_that_end, self.names, self.champions = trials_that_end, [], []
+        monkeypatch.setattr(tl.search, "run_study", self.run_study)
+        monkeypatch.setattr(tl.sweep_results, "log_importances", lambda *args: None)
+        monkeypatch.setattr(tl.sweep_results, "register_champion", lambda *args: self.champions.append(args[3]))
+
+    def run_study(self, *, name, logger, **_):
+        self.names.append(name)
+        for trial in range(self.trials_that_end):
             tracking.child_run(logger.client, logger.experiment_id, logger.parent_run_id, f"trial-{trial}",
                                {tracking.STAGE: logger.stage, tracking.OUTCOME: "completed"})
 
-    monkeypatch.setattr(tl.search, "run_study", fake_run_study)
-    monkeypatch.setattr(tl.sweep_results, "log_importances", lambda *args: None)
-    monkeypatch.setattr(tl.sweep_results, "register_champion", lambda *args: champions.append(args[3]))
+
+def make_sweep(tmp_path, resume=False) -> Sweep:
     spec = SweepSpec(name="budget", source_data="source", target_data="target", out=str(tmp_path),
-                     num_samples=2)
+                     num_samples=2, resume=resume)
     sweep = Sweep(spec, str(tmp_path), f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "tune"),
                   {"source": "0" * 64, "target": "1" * 64}, tl.search.plan_resources({"CPU": 2}, 1))
-    sweep.state.update(sweep_run_id=tracking.child_run(sweep.client, sweep.experiment_id, None, "sweep", {}),
-                       run_token="test", base_run_id="none")
-    return sweep, champions
+    if not resume:
+        sweep_run = tracking.child_run(sweep.client, sweep.experiment_id, None, "sweep", {})
+        sweep.state.update(sweep_run_id=sweep_run, run_token="test", base_run_id="none")
+    return sweep
 
 
-def test_a_study_cut_short_by_the_budget_stays_open_for_resume(tmp_path, monkeypatch):
-    sweep, champions = make_sweep(tmp_path, monkeypatch, trials_that_end=1)
-    sweep.study(0.25, "scratch", 0, None, None, deadline=time.monotonic() - 1)
-    assert STAGE not in sweep.state["done"]
-    assert sweep.skipped == [STAGE]
-    assert champions == []
+def run(sweep: Sweep, seconds_to_deadline: float) -> None:
+    sweep.study(0.25, "scratch", 0, None, None, deadline=time.monotonic() + seconds_to_deadline)
+
+
+def stage_runs(sweep: Sweep) -> list:
+    return tracking.find_runs(sweep.client, sweep.experiment_id, {tracking.STAGE: STAGE})
 
 
 def test_a_study_whose_trials_all_ended_is_done_with_a_champion(tmp_path, monkeypatch):
-    sweep, champions = make_sweep(tmp_path, monkeypatch, trials_that_end=2)
-    sweep.study(0.25, "scratch", 0, None, None, deadline=time.monotonic() - 1)
-    assert sweep.state["done"] == [STAGE]
-    assert sweep.skipped == []
-    assert champions == [STAGE]
+    studies, sweep = FakeStudies(monkeypatch, trials_that_end=2), make_sweep(tmp_path)
+    run(sweep, PAST)
+    assert sweep.state["done"] == [STAGE] and sweep.skipped == []
+    assert studies.champions == [STAGE] and studies.names == ["test-f0.25-scratch-s0"]
+
+
+def test_a_study_cut_short_by_the_budget_is_not_done(tmp_path, monkeypatch):
+    studies, sweep = FakeStudies(monkeypatch, trials_that_end=1), make_sweep(tmp_path)
+    run(sweep, PAST)
+    assert STAGE not in sweep.state["done"]
+    assert sweep.skipped == [STAGE] and studies.champions == []
+
+
+def test_resume_runs_a_cut_study_again_under_a_new_name_without_its_partial_trials(tmp_path, monkeypatch):
+    studies = FakeStudies(monkeypatch, trials_that_end=1)
+    run(make_sweep(tmp_path), PAST)
+    cut_trial = [run.info.run_id for run in stage_runs(make_sweep(tmp_path, resume=True))]
+    assert len(cut_trial) == 1
+
+    studies.trials_that_end = 2
+    resumed = make_sweep(tmp_path, resume=True)
+    run(resumed, FUTURE)
+    assert studies.names == ["test-f0.25-scratch-s0", "test-f0.25-scratch-s0-r1"]
+    assert resumed.state["done"] == [STAGE] and studies.champions == [STAGE]
+    remaining = [run.info.run_id for run in stage_runs(resumed)]
+    assert len(remaining) == 2 and cut_trial[0] not in remaining
 
 
 def test_a_study_cut_short_before_the_deadline_is_an_interruption(tmp_path, monkeypatch):
-    sweep, champions = make_sweep(tmp_path, monkeypatch, trials_that_end=1)
+    FakeStudies(monkeypatch, trials_that_end=1)
+    sweep = make_sweep(tmp_path)
     with pytest.raises(TLError, match="--resume"):
-        sweep.study(0.25, "scratch", 0, None, None, deadline=time.monotonic() + 3600)
+        run(sweep, FUTURE)
     assert STAGE not in sweep.state["done"]
+
+
+def test_runs_of_another_sweep_in_the_same_experiment_do_not_count(tmp_path, monkeypatch):
+    FakeStudies(monkeypatch, trials_that_end=2)
+    run(make_sweep(tmp_path / "first"), PAST)
+    other = make_sweep(tmp_path / "first")  # same MLflow store and experiment, a new sweep
+    FakeStudies(monkeypatch, trials_that_end=1)
+    with pytest.raises(TLError, match="1 of 2 trials ended"):
+        run(other, FUTURE)

@@ -134,17 +134,19 @@ def distributions(mode: str, config: Config) -> dict:
 
 def run_study(*, name: str, storage: str, shared: dict, mode: str | None, config: Config,
               num_samples: int, resources: TrialResources, seed: int, logger,
-              time_budget_s: float | None, resume: bool):
+              deadline_file: str | None, resume: bool):
     """Fit (or, with `resume`, restore and continue) one Tune study; returns its ResultGrid.
 
     mode None runs the configuration as is, once (the base model); otherwise OptunaSearch (TPE,
     seeded, constant liar when trials run side by side, the default point first) with ASHA.
+    `deadline_file`: the study stops when the deadline written there passes (tl.deadline).
     """
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
+    from tl.deadline import DeadlineStopper
     from tl.worker import run_trial
 
     driver = {"CPU": resources.driver_cpus}
@@ -166,9 +168,9 @@ def run_study(*, name: str, storage: str, shared: dict, mode: str | None, config
         trainable,
         tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler,
                                     num_samples=num_samples if mode else 1,
-                                    max_concurrent_trials=resources.max_concurrent,
-                                    time_budget_s=time_budget_s),
+                                    max_concurrent_trials=resources.max_concurrent),
         run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=[logger],
+                                  stop=DeadlineStopper(deadline_file) if deadline_file else None,
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
     return tuner.fit()

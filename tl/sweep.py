@@ -8,8 +8,8 @@ each fraction and mode is registered as `<experiment>-<mode>-<fraction>` with al
 Resume: the driver keeps `<out>/sweep_state.json` (run ids, finished studies). With --resume,
 finished studies are skipped, an unfinished one is restored from its Tune experiment directory
 (finished trials are not rerun) and its trials' MLflow runs are found by Tune trial id.
-A study that --time-budget cut short is unfinished too: listed in the summary's
-`skipped_studies`, given no champion, and continued by --resume.
+A study that --time-budget cut short is listed in the summary's `skipped_studies`, gets no
+champion, and is run again from its start by --resume (see Sweep._attempt_name).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tl.errors import TLError
 from tl.search import MODES
 
 STATE_FILE = "sweep_state.json"
+DEADLINE_FILE = "deadline"  # --time-budget for the Tune studies (tl.deadline)
 
 
 @dataclass
@@ -69,6 +70,7 @@ def run_sweep(spec: SweepSpec) -> dict:
 
     if not ray.is_initialized():
         start_ray(spec.address, **({"num_cpus": spec.num_cpus} if spec.num_cpus and not spec.address else {}))
+    from tl.deadline import write_deadline
     from tl.search import plan_resources
 
     resources = plan_resources(ray.cluster_resources(), spec.workers_per_trial, spec.gpus_per_worker,
@@ -77,6 +79,7 @@ def run_sweep(spec: SweepSpec) -> dict:
           f"each with {resources.cpus_per_worker:g} CPU and {resources.gpus_per_worker:g} GPU")
     sweep = Sweep(spec, out, tracking_uri, storage, hashes, resources)
     deadline = start + spec.time_budget if spec.time_budget else None
+    write_deadline(sweep.deadline_file, None if deadline is None else deadline - time.monotonic())
     sweep.start(config, source, target)
     base_ref = None  # stage 1 only when some study transfers
     if "transfer" in spec.modes:
@@ -164,6 +167,7 @@ class Sweep:
         self.client = MlflowClient(tracking_uri)
         self.experiment_id = tracking.experiment_id(self.client, spec.name)
         self.state_path = os.path.join(out, STATE_FILE)
+        self.deadline_file = os.path.join(out, DEADLINE_FILE)
         self.state = self._load_state()
         self.skipped: list[str] = []
         self.lineage = tracking.lineage_tags(hashes)
@@ -198,9 +202,6 @@ class Sweep:
         self.state["run_token"] = run_id[:8]  # makes Tune experiment names unique per sweep
         self._save_state()
 
-    def _remaining(self, deadline) -> float | None:
-        return None if deadline is None else max(1.0, deadline - time.monotonic())
-
     def base_model(self, source_ref, deadline) -> bytes:
         """Stage 1: the base model's MODEL_DIR archive (trained now, or from an earlier run)."""
         from tl.worker import pack_directory
@@ -230,11 +231,15 @@ class Sweep:
         logger = TrialLogger(self.tracking_uri, self.experiment_id, self.state["sweep_run_id"], "base",
                              tags, overrides, self.storage)
         shared = self._shared(overrides, source_ref, None)
-        run_study(name=f"{self.state['run_token']}-base", storage=self.storage, shared=shared, mode=None,
-                  config=Config().override(overrides), num_samples=1, resources=self.resources, seed=0,
-                  logger=logger, time_budget_s=self._remaining(deadline), resume=self.spec.resume)
-        if not self._check_finished("base", 1, deadline):
-            raise TLError("stage 1: --time-budget ran out while training the base model")
+        parent = self.state["sweep_run_id"]
+        run_study(name=self._attempt_name("base", parent, f"{self.state['run_token']}-base"),
+                  storage=self.storage, shared=shared, mode=None, config=Config().override(overrides),
+                  num_samples=1, resources=self.resources, seed=0, logger=logger,
+                  deadline_file=self.deadline_file, resume=self.spec.resume)
+        if not self._check_finished("base", parent, 1, deadline):
+            self._cut_short("base")
+            raise TLError("stage 1: --time-budget ran out while training the base model "
+                          "(--resume trains it again)")
         found = tracking.find_runs(self.client, self.experiment_id,
                                    {tracking.STAGE: "base", tracking.OUTCOME: "completed",
                                     "mlflow.parentRunId": self.state["sweep_run_id"]})
@@ -242,20 +247,47 @@ class Sweep:
             raise TLError("stage 1: the base model's training did not complete (see the MLflow base run)")
         return found[-1].info.run_id
 
-    def _check_finished(self, stage: str, expected: int, deadline) -> bool:
+    def _stage_runs(self, stage: str, parent: str) -> list:
+        return tracking.find_runs(self.client, self.experiment_id,
+                                  {tracking.STAGE: stage, "mlflow.parentRunId": parent})
+
+    def _check_finished(self, stage: str, parent: str, expected: int, deadline) -> bool:
         """Whether every trial of `stage` ended; raise if it stopped early without the time budget
         running out (Ctrl-C: Tune stops and returns).
 
         Counted from MLflow, where every ended trial has an outcome, not from Tune's experiment
         state (whose last save can fail when interrupted)."""
-        ended = tracking.find_runs(self.client, self.experiment_id, {tracking.STAGE: stage})
-        ended = [run for run in ended if tracking.OUTCOME in run.data.tags]
+        ended = [run for run in self._stage_runs(stage, parent) if tracking.OUTCOME in run.data.tags]
         if len(ended) >= expected:
             return True
         if not (deadline and time.monotonic() >= deadline):
             raise TLError(f"sweep interrupted during {stage} ({len(ended)} of {expected} trials ended); "
                           "rerun the same command with --resume")
         return False
+
+    def _cut_short(self, stage: str) -> None:
+        """Record that --time-budget stopped `stage`: the next run starts it again (_attempt_name)."""
+        attempts = self.state.setdefault("attempts", {})
+        attempts[stage] = attempts.get(stage, 0) + 1
+        self.state.setdefault("restart", []).append(stage)
+        self._save_state()
+        self.skipped.append(stage)
+        print(f"tl sweep: {stage} stopped by --time-budget before its trials ended")
+
+    def _attempt_name(self, stage: str, parent: str, name: str) -> str:
+        """The Tune experiment name of `stage`'s current attempt.
+
+        Tune marks the trials of a study stopped at the deadline as terminated, so restoring that
+        study would run nothing. A study cut short therefore starts again under a new name, and
+        the MLflow runs of its partial trials are deleted first (once; a restart interrupted by
+        Ctrl-C is restored as usual)."""
+        if stage in self.state.get("restart", []):
+            for run in self._stage_runs(stage, parent):
+                self.client.delete_run(run.info.run_id)
+            self.state["restart"].remove(stage)
+            self._save_state()
+        attempt = self.state.get("attempts", {}).get(stage, 0)
+        return name if attempt == 0 else f"{name}-r{attempt}"
 
     def _shared(self, overrides, target_ref, base_ref) -> dict:
         return {"overrides": overrides, "target": target_ref, "base_model": base_ref,
@@ -293,15 +325,13 @@ class Sweep:
         logger = TrialLogger(self.tracking_uri, self.experiment_id, parent, stage, tags, overrides,
                              self.storage)
         config = Config().override(overrides)
-        run_study(name=f"{self.state['run_token']}-f{fraction:g}-{mode}-s{seed}",
-                  storage=self.storage, shared=self._shared(overrides, target_ref, base_ref),
+        name = self._attempt_name(stage, parent, f"{self.state['run_token']}-f{fraction:g}-{mode}-s{seed}")
+        run_study(name=name, storage=self.storage, shared=self._shared(overrides, target_ref, base_ref),
                   mode=mode, config=config, num_samples=self.spec.num_samples,
                   resources=self.resources, seed=seed, logger=logger,
-                  time_budget_s=self._remaining(deadline), resume=self.spec.resume)
-        if not self._check_finished(stage, self.spec.num_samples, deadline):
-            # Stopped by --time-budget: not done, so --resume continues it; no champion from a part.
-            self.skipped.append(stage)
-            print(f"tl sweep: {stage} stopped by --time-budget before its trials ended")
+                  deadline_file=self.deadline_file, resume=self.spec.resume)
+        if not self._check_finished(stage, parent, self.spec.num_samples, deadline):
+            self._cut_short(stage)  # not done and no champion: --resume runs it again
             return
         from tl.sweep_results import log_importances, register_champion
 
