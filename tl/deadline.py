@@ -1,11 +1,10 @@
 """The sweep's --time-budget as a Tune stopper that reads its deadline from a file.
 
-Tune pickles a study's TuneConfig and RunConfig and restores them as they were, so a study cut
-short by TuneConfig.time_budget_s and continued with --resume would get that old, nearly spent
-budget again. This stopper is restored too, but it reads the deadline (Unix time) from `path` at
-every check, and the sweep rewrites that file at each start: a restored study obeys the budget of
-the run that resumed it.
-"""
+Tune pickles a study's TuneConfig and RunConfig and restores them as they were: a study interrupted
+(Ctrl-C) and restored by --resume would keep the TuneConfig.time_budget_s of the run that started
+it. This stopper is restored too, but it reads the deadline (Unix time) from `path` at every check,
+and the sweep rewrites that file at each start: a restored study obeys the budget of the run that
+resumed it."""
 
 from __future__ import annotations
 
