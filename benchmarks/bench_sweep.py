@@ -129,7 +129,7 @@ def main() -> int:
         if name == "optuna-asha":
             results = run_study(name=name, storage=storage, shared=shared, mode="scratch", config=config,
                                 num_samples=args.num_samples, resources=resources, seed=args.seed,
-                                logger=tune.Callback(), time_budget_s=None, resume=False)
+                                logger=tune.Callback(), deadline_file=None, resume=False)
         else:
             results = random_search(name=name, storage=storage, shared=shared, config=config,
                                     num_samples=args.num_samples, resources=resources, seed=args.seed)

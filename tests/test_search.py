@@ -83,3 +83,13 @@ def test_plan_resources_rejects_impossible_requests():
         plan_resources({"CPU": 4.0}, workers=0)
     with pytest.raises(TLError, match="GPUs"):
         plan_resources({"CPU": 4.0}, workers=2, gpus_per_worker=1.0)
+
+
+def test_asha_prunes_only_studies_with_a_population_to_compare():
+    from ray.tune.schedulers import ASHAScheduler
+
+    from tl.search import MIN_TRIALS_TO_PRUNE, make_scheduler
+
+    config = Config()
+    assert make_scheduler(MIN_TRIALS_TO_PRUNE - 1, config) is None
+    assert isinstance(make_scheduler(MIN_TRIALS_TO_PRUNE, config), ASHAScheduler)

@@ -16,6 +16,7 @@ from tl.config import Config
 from tl.model import max_freeze_depth
 
 METRIC = "val_macro_f1"
+MIN_TRIALS_TO_PRUNE = 4  # smaller studies run every trial to its end (make_scheduler)
 MODES = ("transfer", "scratch")
 # (low, high, log) of each searched float setting.
 RANGES = {
@@ -132,18 +133,34 @@ def distributions(mode: str, config: Config) -> dict:
     return found
 
 
+def make_scheduler(num_samples: int, config: Config):
+    """ASHA on validation macro-F1 for a study of MIN_TRIALS_TO_PRUNE trials or more, else None.
+
+    ASHA keeps the trials in the top 1/2 of those already recorded at a rung: with 2 trials it
+    prunes whichever reaches epoch 2 second when it is behind there, e.g. a fully fine-tuned transfer
+    trial racing a faster, mostly frozen one that starts better and ends worse.
+    """
+    from ray.tune.schedulers import ASHAScheduler
+
+    if num_samples < MIN_TRIALS_TO_PRUNE:
+        return None
+    return ASHAScheduler(metric=METRIC, mode="max", time_attr="training_iteration",
+                         max_t=config.train.epochs + 1, grace_period=min(2, config.train.epochs),
+                         reduction_factor=2)
+
+
 def run_study(*, name: str, storage: str, shared: dict, mode: str | None, config: Config,
               num_samples: int, resources: TrialResources, seed: int, logger,
               deadline_file: str | None, resume: bool):
     """Fit (or, with `resume`, restore and continue) one Tune study; returns its ResultGrid.
 
     mode None runs the configuration as is, once (the base model); otherwise OptunaSearch (TPE,
-    seeded, constant liar when trials run side by side, the default point first) with ASHA.
+    seeded, constant liar when trials run side by side, the default point first) with ASHA
+    (make_scheduler).
     `deadline_file`: the study stops when the deadline written there passes (tl.deadline).
     """
     import optuna
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
     from tl.deadline import DeadlineStopper
@@ -161,9 +178,7 @@ def run_study(*, name: str, storage: str, shared: dict, mode: str | None, config
         sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=resources.max_concurrent > 1)
         search = OptunaSearch(space=make_space(mode, config), metric=METRIC, mode="max", sampler=sampler,
                               points_to_evaluate=[default_point(mode, config)])
-        scheduler = ASHAScheduler(metric=METRIC, mode="max", time_attr="training_iteration",
-                                  max_t=config.train.epochs + 1,
-                                  grace_period=min(2, config.train.epochs), reduction_factor=2)
+        scheduler = make_scheduler(num_samples, config)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler,
