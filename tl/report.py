@@ -165,7 +165,7 @@ def efficiency_figure(table: list[dict], baseline: float | None, experiment: str
     axis.set_xscale("log")
     fractions = sorted({row["fraction"] for row in table})
     if fractions:
-        axis.set_xticks(fractions, [f"{f:g}" for f in fractions])
+        axis.set_xticks(fractions, [f"{f:g}" for f in fractions], rotation=45)  # 0.25 and 0.3 sit close
         axis.minorticks_off()
     axis.set_xlabel("fraction of target training labels")
     axis.set_ylabel("test macro-F1 (best trial on validation)")
