@@ -7,13 +7,12 @@ nothing). An early stop without the budget running out is an interruption: an er
 user to resume.
 """
 
-import time
-
 import pytest
 
 import tl.search
 import tl.sweep_results
 from tl import tracking
+from tl.deadline import write_deadline
 from tl.errors import TLError
 from tl.sweep import Sweep, SweepSpec
 
@@ -50,7 +49,8 @@ def make_sweep(tmp_path, resume=False) -> Sweep:
 
 
 def run(sweep: Sweep, seconds_to_deadline: float) -> None:
-    sweep.study(0.25, "scratch", 0, None, None, deadline=time.monotonic() + seconds_to_deadline)
+    write_deadline(sweep.deadline_file, seconds_to_deadline)  # as run_sweep does from --time-budget
+    sweep.study(0.25, "scratch", 0, None, None)
 
 
 def stage_runs(sweep: Sweep) -> list:

@@ -33,6 +33,11 @@ def read_deadline(path: str) -> float | None:
         return None
 
 
+def deadline_passed(path: str) -> bool:
+    deadline = read_deadline(path)
+    return deadline is not None and time.time() >= deadline
+
+
 class DeadlineStopper(tune.Stopper):
     """Stops the whole study once the deadline in `path` has passed; no file, no deadline."""
 
@@ -43,5 +48,4 @@ class DeadlineStopper(tune.Stopper):
         return False
 
     def stop_all(self) -> bool:
-        deadline = read_deadline(self.path)
-        return deadline is not None and time.time() >= deadline
+        return deadline_passed(self.path)

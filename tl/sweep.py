@@ -70,7 +70,7 @@ def run_sweep(spec: SweepSpec) -> dict:
 
     if not ray.is_initialized():
         start_ray(spec.address, **({"num_cpus": spec.num_cpus} if spec.num_cpus and not spec.address else {}))
-    from tl.deadline import write_deadline
+    from tl.deadline import deadline_passed, write_deadline
     from tl.search import plan_resources
 
     resources = plan_resources(ray.cluster_resources(), spec.workers_per_trial, spec.gpus_per_worker,
@@ -78,23 +78,23 @@ def run_sweep(spec: SweepSpec) -> dict:
     print(f"tl sweep: {resources.max_concurrent} trial(s) at a time, {resources.workers} worker(s) "
           f"each with {resources.cpus_per_worker:g} CPU and {resources.gpus_per_worker:g} GPU")
     sweep = Sweep(spec, out, tracking_uri, storage, hashes, resources)
-    deadline = start + spec.time_budget if spec.time_budget else None
-    write_deadline(sweep.deadline_file, None if deadline is None else deadline - time.monotonic())
+    # The one deadline: the sweep's checks between studies and the Tune studies' stopper read it.
+    write_deadline(sweep.deadline_file,
+                   spec.time_budget - (time.monotonic() - start) if spec.time_budget else None)
     sweep.start(config, source, target)
     base_ref = None  # stage 1 only when some study transfers
     if "transfer" in spec.modes:
-        base_ref = ray.put(sweep.base_model(ray.put(source), deadline))
+        base_ref = ray.put(sweep.base_model(ray.put(source)))
     else:
         sweep.state["base_run_id"] = "none"
     target_ref = ray.put(target)
     for fraction in spec.fractions:
         for seed in range(spec.seeds):
             for mode in spec.modes:
-                if deadline and time.monotonic() >= deadline:
+                if deadline_passed(sweep.deadline_file):
                     sweep.skipped.append(f"{fraction:g}/{mode}/{seed}")
                     continue
-                sweep.study(fraction, mode, seed, target_ref, base_ref if mode == "transfer" else None,
-                            deadline)
+                sweep.study(fraction, mode, seed, target_ref, base_ref if mode == "transfer" else None)
     return sweep.finish()
 
 
@@ -202,13 +202,13 @@ class Sweep:
         self.state["run_token"] = run_id[:8]  # makes Tune experiment names unique per sweep
         self._save_state()
 
-    def base_model(self, source_ref, deadline) -> bytes:
+    def base_model(self, source_ref) -> bytes:
         """Stage 1: the base model's MODEL_DIR archive (trained now, or from an earlier run)."""
         from tl.worker import pack_directory
 
         base_run_id = self.spec.base_run_id or self.state.get("base_run_id")
         if base_run_id is None:
-            base_run_id = self._train_base(source_ref, deadline)
+            base_run_id = self._train_base(source_ref)
         self.state["base_run_id"] = base_run_id
         self._save_state()
         import mlflow
@@ -220,7 +220,7 @@ class Sweep:
             raise TLError(f"base run {base_run_id}: no model_dir artifact ({str(error).splitlines()[0]})") from None
         return pack_directory(path)
 
-    def _train_base(self, source_ref, deadline) -> str:
+    def _train_base(self, source_ref) -> str:
         from tl.search import run_study
         from tl.trial_logger import TrialLogger
 
@@ -236,7 +236,7 @@ class Sweep:
                   storage=self.storage, shared=shared, mode=None, config=Config().override(overrides),
                   num_samples=1, resources=self.resources, seed=0, logger=logger,
                   deadline_file=self.deadline_file, resume=self.spec.resume)
-        if not self._check_finished("base", parent, 1, deadline):
+        if not self._check_finished("base", parent, 1):
             self._cut_short("base")
             raise TLError("stage 1: --time-budget ran out while training the base model "
                           "(--resume trains it again)")
@@ -251,16 +251,18 @@ class Sweep:
         return tracking.find_runs(self.client, self.experiment_id,
                                   {tracking.STAGE: stage, "mlflow.parentRunId": parent})
 
-    def _check_finished(self, stage: str, parent: str, expected: int, deadline) -> bool:
+    def _check_finished(self, stage: str, parent: str, expected: int) -> bool:
         """Whether every trial of `stage` ended; raise if it stopped early without the time budget
         running out (Ctrl-C: Tune stops and returns).
 
         Counted from MLflow, where every ended trial has an outcome, not from Tune's experiment
         state (whose last save can fail when interrupted)."""
+        from tl.deadline import deadline_passed
+
         ended = [run for run in self._stage_runs(stage, parent) if tracking.OUTCOME in run.data.tags]
         if len(ended) >= expected:
             return True
-        if not (deadline and time.monotonic() >= deadline):
+        if not deadline_passed(self.deadline_file):
             raise TLError(f"sweep interrupted during {stage} ({len(ended)} of {expected} trials ended); "
                           "rerun the same command with --resume")
         return False
@@ -308,7 +310,7 @@ class Sweep:
             self._save_state()
         return self.state["fraction_runs"][key]
 
-    def study(self, fraction, mode, seed, target_ref, base_ref, deadline) -> None:
+    def study(self, fraction, mode, seed, target_ref, base_ref) -> None:
         """Stage 2: one Optuna study of `mode` at `fraction` with `seed`, then its champion."""
         from tl.search import run_study
         from tl.trial_logger import TrialLogger
@@ -330,7 +332,7 @@ class Sweep:
                   mode=mode, config=config, num_samples=self.spec.num_samples,
                   resources=self.resources, seed=seed, logger=logger,
                   deadline_file=self.deadline_file, resume=self.spec.resume)
-        if not self._check_finished(stage, parent, self.spec.num_samples, deadline):
+        if not self._check_finished(stage, parent, self.spec.num_samples):
             self._cut_short(stage)  # not done and no champion: --resume runs it again
             return
         from tl.sweep_results import log_importances, register_champion
