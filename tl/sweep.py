@@ -338,7 +338,7 @@ class Sweep:
         from tl.sweep_results import log_importances, register_champion
 
         log_importances(self.client, parent, stage, mode, config, self.experiment_id)
-        register_champion(self.client, self.experiment_id, self.spec.name, stage, fraction, mode)
+        register_champion(self.client, self.experiment_id, self.spec.name, stage, fraction, mode, parent)
         self.state["done"].append(stage)
         self._save_state()
 

@@ -13,8 +13,11 @@ CHAMPION = "champion"
 SELECTION_METRIC = "best_val_macro_f1"  # trials are ranked on validation, never on test
 
 
-def completed_trials(client, experiment_id: str, stage: str) -> list:
-    runs = tracking.find_runs(client, experiment_id, {tracking.STAGE: stage, tracking.OUTCOME: "completed"})
+def completed_trials(client, experiment_id: str, stage: str, parent_run_id: str) -> list:
+    """The completed trials of one study: its stage under its fraction run, so another sweep's
+    study with the same stage label in the same experiment is not mixed in."""
+    runs = tracking.find_runs(client, experiment_id, {tracking.STAGE: stage, tracking.OUTCOME: "completed",
+                                                      "mlflow.parentRunId": parent_run_id})
     return [run for run in runs if SELECTION_METRIC in run.data.metrics]
 
 
@@ -55,7 +58,7 @@ def _cast(distribution, text: str):
 def log_importances(client, fraction_run_id: str, stage: str, mode: str, config: Config,
                     experiment_id: str) -> None:
     """Log importances of one study as JSON and a bar chart on its fraction run."""
-    runs = completed_trials(client, experiment_id, stage)
+    runs = completed_trials(client, experiment_id, stage, fraction_run_id)
     name = f"importance_{stage.replace('/', '_')}"
     try:
         values = importances(runs, mode, config)
@@ -90,12 +93,14 @@ def registered_name(experiment: str, mode: str, fraction: float) -> str:
 
 
 def register_champion(client, experiment_id: str, experiment: str, stage: str, fraction: float,
-                      mode: str) -> str | None:
-    """Register the study's best trial model; move alias `champion` to it if it beats the current
-    champion (on validation). Returns the registered model name, or None if no trial completed."""
+                      mode: str, fraction_run_id: str) -> str | None:
+    """Register the best trial model of the study `stage` under `fraction_run_id`; move alias
+    `champion` to it if it beats the current champion (on validation, whichever sweep that came
+    from). Returns the registered model name, or None if no trial completed."""
     import mlflow
 
-    runs = [run for run in completed_trials(client, experiment_id, stage) if "tl.model_uri" in run.data.tags]
+    runs = [run for run in completed_trials(client, experiment_id, stage, fraction_run_id)
+            if "tl.model_uri" in run.data.tags]
     if not runs:
         return None
     best = max(runs, key=lambda run: run.data.metrics[SELECTION_METRIC])
