@@ -44,6 +44,7 @@ def test_the_stopper_cuts_a_real_study_and_restoring_it_runs_nothing(ray_session
     import ray
     from ray import tune
 
+    from tl import tracking
     from tl.config import Config
     from tl.search import plan_resources, run_study
 
@@ -61,7 +62,26 @@ def test_the_stopper_cuts_a_real_study_and_restoring_it_runs_nothing(ray_session
         return sum(1 for result in grid if result.metrics and result.metrics.get("final"))
 
     write_deadline(deadline, 5)
-    assert finished(run_study(name="cut", resume=False, **study)) < 2  # a trial takes far longer than 5 s
+    logger = mlflow_logger(tmp_path, overrides, storage)
+    cut = finished(run_study(name="cut", resume=False, **{**study, "logger": logger}))
+    assert cut < 2  # a trial takes far longer than 5 s
+    # Tune reports no end for a cut trial, so its MLflow run is left RUNNING (tl.sweep marks it KILLED)
+    runs = tracking.find_runs(logger.client, logger.experiment_id, {tracking.STAGE: "cut"})
+    unended = [run for run in runs if tracking.OUTCOME not in run.data.tags]
+    assert len(runs) - len(unended) == cut and unended  # a trial had started when the deadline came
+    assert all(run.info.status == "RUNNING" for run in unended)
     write_deadline(deadline, 900)  # what a resumed sweep writes
     assert finished(run_study(name="cut", resume=True, **study)) < 2
     assert finished(run_study(name="cut-r1", resume=True, **study)) == 2
+
+
+def mlflow_logger(tmp_path, overrides, storage):
+    """tl's trial logger on a fresh SQLite store (stage "cut")."""
+    from mlflow.tracking import MlflowClient
+
+    from tl import tracking
+    from tl.trial_logger import TrialLogger
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    experiment_id = tracking.experiment_id(MlflowClient(uri), "deadline")
+    return TrialLogger(uri, experiment_id, None, "cut", {}, overrides, storage)

@@ -30,11 +30,14 @@ class FakeStudies:
         monkeypatch.setattr(tl.sweep_results, "log_importances", lambda *args: None)
         monkeypatch.setattr(tl.sweep_results, "register_champion", lambda *args: self.champions.append(args[3]))
 
-    def run_study(self, *, name, logger, **_):
+    def run_study(self, *, name, logger, num_samples, **_):
         self.names.append(name)
-        for trial in range(self.trials_that_end):
-            tracking.child_run(logger.client, logger.experiment_id, logger.parent_run_id, f"trial-{trial}",
-                               {tracking.STAGE: logger.stage, tracking.OUTCOME: "completed"})
+        for trial in range(num_samples):  # the trials that did not end stay RUNNING, as under Tune
+            ended = {tracking.OUTCOME: "completed"} if trial < self.trials_that_end else {}
+            run_id = tracking.child_run(logger.client, logger.experiment_id, logger.parent_run_id,
+                                        f"trial-{trial}", {tracking.STAGE: logger.stage, **ended})
+            if ended:
+                logger.client.set_terminated(run_id, "FINISHED")
 
 
 def make_sweep(tmp_path, resume=False) -> Sweep:
@@ -69,13 +72,15 @@ def test_a_study_cut_short_by_the_budget_is_not_done(tmp_path, monkeypatch):
     run(sweep, PAST)
     assert STAGE not in sweep.state["done"]
     assert sweep.skipped == [STAGE] and studies.champions == []
+    statuses = sorted(run.info.status for run in stage_runs(sweep))
+    assert statuses == ["FINISHED", "KILLED"]  # the stopped trial is not left RUNNING
 
 
 def test_resume_runs_a_cut_study_again_under_a_new_name_without_its_partial_trials(tmp_path, monkeypatch):
     studies = FakeStudies(monkeypatch, trials_that_end=1)
     run(make_sweep(tmp_path), PAST)
-    cut_trial = [run.info.run_id for run in stage_runs(make_sweep(tmp_path, resume=True))]
-    assert len(cut_trial) == 1
+    cut_trials = [run.info.run_id for run in stage_runs(make_sweep(tmp_path, resume=True))]
+    assert len(cut_trials) == 2
 
     studies.trials_that_end = 2
     resumed = make_sweep(tmp_path, resume=True)
@@ -83,7 +88,7 @@ def test_resume_runs_a_cut_study_again_under_a_new_name_without_its_partial_tria
     assert studies.names == ["test-f0.25-scratch-s0", "test-f0.25-scratch-s0-r1"]
     assert resumed.state["done"] == [STAGE] and studies.champions == [STAGE]
     remaining = [run.info.run_id for run in stage_runs(resumed)]
-    assert len(remaining) == 2 and cut_trial[0] not in remaining
+    assert len(remaining) == 2 and not set(cut_trials) & set(remaining)
 
 
 def test_a_study_cut_short_before_the_deadline_is_an_interruption(tmp_path, monkeypatch):

@@ -237,7 +237,7 @@ class Sweep:
                   num_samples=1, resources=self.resources, seed=0, logger=logger,
                   deadline_file=self.deadline_file, resume=self.spec.resume)
         if not self._check_finished("base", parent, 1):
-            self._cut_short("base")
+            self._cut_short("base", parent)
             raise TLError("stage 1: --time-budget ran out while training the base model "
                           "(--resume trains it again)")
         found = tracking.find_runs(self.client, self.experiment_id,
@@ -267,8 +267,15 @@ class Sweep:
                           "rerun the same command with --resume")
         return False
 
-    def _cut_short(self, stage: str) -> None:
-        """Record that --time-budget stopped `stage`: the next run starts it again (_attempt_name)."""
+    def _cut_short(self, stage: str, parent: str) -> None:
+        """Record that --time-budget stopped `stage`: the next run starts it again (_attempt_name).
+
+        Its trials stopped mid-run stay RUNNING in MLflow (Tune reports no end for them); they are
+        marked KILLED so the UI shows no live run, and --resume deletes them."""
+        for run in self._stage_runs(stage, parent):
+            if run.info.status == "RUNNING":
+                self.client.set_tag(run.info.run_id, "tl.note", "stopped by --time-budget")
+                self.client.set_terminated(run.info.run_id, "KILLED")
         attempts = self.state.setdefault("attempts", {})
         attempts[stage] = attempts.get(stage, 0) + 1
         self.state.setdefault("restart", []).append(stage)
@@ -333,7 +340,7 @@ class Sweep:
                   resources=self.resources, seed=seed, logger=logger,
                   deadline_file=self.deadline_file, resume=self.spec.resume)
         if not self._check_finished(stage, parent, self.spec.num_samples):
-            self._cut_short(stage)  # not done and no champion: --resume runs it again
+            self._cut_short(stage, parent)  # not done and no champion: --resume runs it again
             return
         from tl.sweep_results import log_importances, register_champion
 

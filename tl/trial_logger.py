@@ -4,7 +4,8 @@ One MLflow run per Tune trial, nested under the study's parent run (a fraction r
 run for the base model). The Tune trial id is a tag: when a restored study restarts an
 unfinished trial, the logger finds the trial's run and continues it instead of creating a
 duplicate. A trial that raises is marked FAILED (tag tl.outcome=failed, tl.error); one stopped
-early by ASHA or the time budget is FINISHED with tl.outcome=pruned and has no model.
+early by ASHA is FINISHED with tl.outcome=pruned and has no model. Tune reports no end for trials
+stopped by the --time-budget stopper; the sweep marks those KILLED (tl.sweep.Sweep._cut_short).
 """
 
 from __future__ import annotations
