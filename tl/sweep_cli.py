@@ -38,6 +38,8 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     add("--num-samples", type=int, default=None, help="Optuna trials per fraction, mode and seed (default 20)")
     add("--fractions", default=None, help="comma-separated target fractions (default 0.05,0.1,0.25,0.3,0.5,1)")
     add("--seeds", type=int, default=1, help="seeds per fraction (subset draw and initialisation)")
+    add("--modes", default="transfer,scratch",
+        help="comma-separated modes to search (default transfer,scratch; scratch at 1.0 is the baseline)")
     add("--source-data", default=None, help="canonical source data set (path or URI; default: simulated)")
     add("--target-data", default=None, help="canonical target data set (path or URI; default: simulated)")
     add("--base-run-id", default=None, help="reuse the base model of this MLflow run instead of training one")
@@ -60,6 +62,7 @@ def build_parser(description: str) -> argparse.ArgumentParser:
 
 def spec_from_args(args, name: str, source: Simulation, target: Simulation):
     """A SweepSpec from parsed flags; simulates the default data sets into OUT/data when needed."""
+    from tl.search import MODES
     from tl.sweep import SweepSpec
 
     out = os.path.abspath(args.out or os.path.join("sweeps_out", name + ("-smoke" if args.smoke_test else "")))
@@ -75,6 +78,9 @@ def spec_from_args(args, name: str, source: Simulation, target: Simulation):
             fractions = tuple(float(f) for f in args.fractions.split(","))
         except ValueError:
             raise TLError(f"--fractions {args.fractions!r}: give comma-separated numbers") from None
+    modes = tuple(mode.strip() for mode in args.modes.split(","))
+    if not modes or any(mode not in MODES for mode in modes):
+        raise TLError(f"--modes {args.modes!r}: give one or both of {', '.join(MODES)}")
     size = SMOKE_OBJECTS if args.smoke_test else None
     return SweepSpec(
         name=name, out=out, fractions=fractions, seeds=args.seeds,
@@ -83,7 +89,8 @@ def spec_from_args(args, name: str, source: Simulation, target: Simulation):
         num_samples=args.num_samples or (2 if args.smoke_test else 20), overrides=overrides,
         workers_per_trial=args.workers_per_trial, gpus_per_worker=args.gpus_per_worker,
         storage=args.storage, tracking_uri=args.tracking_uri, address=args.address,
-        num_cpus=args.num_cpus, time_budget=args.time_budget, resume=args.resume, base_run_id=args.base_run_id)
+        num_cpus=args.num_cpus, time_budget=args.time_budget, resume=args.resume, base_run_id=args.base_run_id,
+        modes=modes)
 
 
 def default_data(simulation: Simulation, size: int | None, path: str) -> str:
