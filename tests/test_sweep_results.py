@@ -80,4 +80,3 @@ def test_importances_count_only_this_studys_trials(store):
     payload = mlflow.artifacts.load_dict(f"{client.get_run(mine).info.artifact_uri}/importance_0.5_transfer_0.json")
     assert payload["n_trials"] == 3
     assert payload["importances"] == {"train.lr": 1.0}  # the only searched parameter these runs have
-
