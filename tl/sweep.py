@@ -240,9 +240,8 @@ class Sweep:
             self._cut_short("base", parent)
             raise TLError("stage 1: --time-budget ran out while training the base model "
                           "(--resume trains it again)")
-        found = tracking.find_runs(self.client, self.experiment_id,
-                                   {tracking.STAGE: "base", tracking.OUTCOME: "completed",
-                                    "mlflow.parentRunId": self.state["sweep_run_id"]})
+        found = [run for run in self._stage_runs("base", parent)
+                 if run.data.tags.get(tracking.OUTCOME) == "completed"]
         if not found:
             raise TLError("stage 1: the base model's training did not complete (see the MLflow base run)")
         return found[-1].info.run_id
