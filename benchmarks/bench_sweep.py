@@ -3,16 +3,16 @@
     python benchmarks/bench_sweep.py [--data DIR] [--fraction 0.5] [--num-samples 6] [--epochs 6]
                                      [--json benchmarks/results/sweep/sweep.json]
 
-Both searches run the same Tune trainable (tl.worker.run_trial: a TorchTrainer per trial), the same
-search space (tl.search.make_space), the same first point (the default configuration), the same
+Both searches run the same Tune trainable (tl.sweep.executors.trainable, executor `train`: a TorchTrainer
+per trial), the same search space (tl.sweep.search.make_space), the same first point (the default configuration), the same
 trial budget and concurrency, on the same ingested BTS data (`tl ingest bts`, written once under
 --work) in from-scratch mode:
-  optuna-asha  tl.search.run_study: Optuna TPE sampler + ASHA early stopping (the project's code)
+  optuna-asha  tl.sweep.search.run_study: Optuna TPE sampler + ASHA early stopping (the project's code)
   random       Optuna RandomSampler through OptunaSearch, no scheduler (every trial runs all epochs)
 Reported per search: best validation macro-F1 and the test macro-F1 of that trial (the model
 selection a sweep makes; only trials that ran to the end have test metrics), total trial-epochs
 spent, trials stopped early, and wall time. Small sizes so it finishes in minutes on 2 CPUs: the
-model is the sweeps' --smoke-test model; trials are planned (tl.search.plan_resources) for --num-cpus
+model is the sweeps' --smoke-test model; trials are planned (tl.sweep.resources.plan_resources) for --num-cpus
 CPUs (3 trials at a time for 4).
 
 Workaround: on this machine (Ray 2.60, heavy load) the Train placement group of every finished
@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-# The sweeps' --smoke-test model (tl.sweep_cli.SMOKE_OVERRIDES) without its epochs/patience.
+# The sweeps' --smoke-test model (tl.sweep.cli.SMOKE_OVERRIDES) without its epochs/patience.
 SMALL_MODEL = {"train.batch_size": 32, "data.max_length": 40, "model.gru_hidden": 16, "model.gru_layers": 1,
                "model.metadata_hidden": 8, "model.dense_hidden": 16, "model.dense_second": 16}
 
@@ -67,20 +67,20 @@ def search_summary(name: str, results, seconds: float, epochs: int) -> dict:
             "trial_rows": trials}
 
 
-def random_search(*, name, storage, shared, config, num_samples, resources, seed):
+def random_search(*, name, storage, payload, config, num_samples, seed):
     """The baseline: same trainable, space and first point as run_study, RandomSampler, no scheduler."""
     import optuna
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
-    from tl.search import METRIC, default_point, make_space
-    from tl.worker import run_trial
+    from tl.sweep.executors import trainable
+    from tl.sweep.search import METRIC, default_point, make_space
 
-    trainable = tune.with_resources(tune.with_parameters(run_trial, shared=shared), {"CPU": resources.driver_cpus})
+    resources = payload.resources
     search = OptunaSearch(space=make_space("scratch", config), metric=METRIC, mode="max",
                           sampler=optuna.samplers.RandomSampler(seed=seed),
                           points_to_evaluate=[default_point("scratch", config)])
-    tuner = tune.Tuner(trainable,
+    tuner = tune.Tuner(trainable(payload),
                        tune_config=tune.TuneConfig(search_alg=search, num_samples=num_samples,
                                                    max_concurrent_trials=resources.max_concurrent),
                        run_config=tune.RunConfig(name=name, storage_path=storage,
@@ -108,7 +108,9 @@ def main() -> int:
 
     from tl.config import Config
     from tl.data import read_dataset
-    from tl.search import plan_resources, run_study
+    from tl.sweep.executors import TrialPayload
+    from tl.sweep.resources import plan_resources
+    from tl.sweep.search import run_study
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from bench_training import ensure_data
@@ -122,17 +124,17 @@ def main() -> int:
     summaries, load = [], {"before": os.getloadavg()[0]}
     for name in ("optuna-asha", "random"):
         ray.init(address="local", num_cpus=args.ray_cpus, log_to_driver=False)
-        shared = {"overrides": overrides, "target": ray.put(read_dataset(data)), "base_model": None,
-                  "storage": storage, "workers": resources.workers, "cpus_per_worker": resources.cpus_per_worker,
-                  "gpus_per_worker": 0.0, "max_failures": 0}
+        payload = TrialPayload(overrides=overrides, target=ray.put(read_dataset(data)), target_hash=data,
+                               base_model=None, base_hash=None, storage=storage, resources=resources,
+                               executor="train", max_failures=0)
         start = time.perf_counter()
         if name == "optuna-asha":
-            results = run_study(name=name, storage=storage, shared=shared, mode="scratch", config=config,
-                                num_samples=args.num_samples, resources=resources, seed=args.seed,
+            results = run_study(name=name, storage=storage, payload=payload, mode="scratch", config=config,
+                                num_samples=args.num_samples, seed=args.seed,
                                 logger=tune.Callback(), deadline_file=None, resume=False)
         else:
-            results = random_search(name=name, storage=storage, shared=shared, config=config,
-                                    num_samples=args.num_samples, resources=resources, seed=args.seed)
+            results = random_search(name=name, storage=storage, payload=payload, config=config,
+                                    num_samples=args.num_samples, seed=args.seed)
         summary = search_summary(name, results, time.perf_counter() - start, args.epochs)
         ray.shutdown()
         summaries.append(summary)

@@ -11,7 +11,7 @@ project default (tl.config) with train.epochs = --epochs and early stopping off.
 Modes, each in a fresh subprocess, all on the same data and settings:
   plain          prepare() + fit() in one process, torch's default intra-op threads
   plain-1thread  the same with torch.set_num_threads(1): the CPU share of one Ray worker
-  ray-N          ray.init(address="local"), then a TorchTrainer running tl.worker.train_loop_per_worker
+  ray-N          ray.init(address="local"), then a TorchTrainer running tl.sweep.worker.train_loop_per_worker
                  on N workers (1 CPU each, DDP over gloo), then ray.shutdown(); rank 0 logs the
                  time each of its ray.train.report calls returns (the Train controller only sees
                  reports at about 2 s granularity, too coarse for a 3 s epoch)
@@ -82,12 +82,12 @@ def run_plain(data: str, epochs: int, threads: int | None) -> dict:
 
 
 def timed_worker(loop_config: dict) -> None:
-    """tl.worker.train_loop_per_worker, with rank 0 logging when it starts and when each of its
+    """tl.sweep.worker.train_loop_per_worker, with rank 0 logging when it starts and when each of its
     ray.train.report calls returns (the report, rank 0's checkpoint included, is part of the epoch)."""
     import ray.train
     import torch
 
-    from tl.worker import train_loop_per_worker
+    from tl.sweep.worker import train_loop_per_worker
 
     events = loop_config["events"]
     if ray.train.get_context().get_world_rank() == 0:
@@ -109,7 +109,7 @@ def run_ray(data: str, epochs: int, workers: int, work: str) -> dict:
     from ray.train.torch import TorchTrainer
 
     from tl.data import read_dataset
-    from tl.worker import scaling
+    from tl.sweep.executors import scaling
 
     dataset = read_dataset(data)
     events = os.path.join(tempfile.mkdtemp(dir=work), "events.jsonl")

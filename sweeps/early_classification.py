@@ -21,15 +21,14 @@ MODES = ("transfer", "scratch")
 
 def champion_model_dir(tracking_uri: str, experiment: str, mode: str, fraction: float, into: str) -> str:
     """Download the MODEL_DIR of the champion of (mode, fraction) into `into`."""
-    import mlflow
     from mlflow.tracking import MlflowClient
 
-    from tl.sweep_results import CHAMPION, registered_name
+    from tl.sweep.results import CHAMPION
+    from tl.sweep.study import registered_name
 
-    version = MlflowClient(tracking_uri).get_model_version_by_alias(
-        registered_name(experiment, mode, fraction), CHAMPION)
-    return mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="model_dir",
-                                               dst_path=into, tracking_uri=tracking_uri)
+    client = MlflowClient(tracking_uri)
+    version = client.get_model_version_by_alias(registered_name(experiment, mode, fraction), CHAMPION)
+    return client.download_artifacts(version.run_id, "model_dir", into)
 
 
 def evaluate(model_dir: str, data: str, days: float | None, scratch: str) -> dict:

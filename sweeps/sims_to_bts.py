@@ -11,8 +11,8 @@ detections only), so the script runs with no download. Runs unchanged under `ray
 
 import sys
 
-from tl import sweep_cli
-from tl.sweep_cli import Simulation
+from tl.sweep import cli as sweep_cli
+from tl.sweep.spec import Simulation
 
 NAME = "sims_to_bts"  # the MLflow experiment
 SOURCE = Simulation(survey="ztf", n=6000, seed=1, bts_like=True, alerts_only=True)  # as BTS alerts

@@ -11,8 +11,8 @@ then `--target-data data/plasticc`. Runs unchanged under `ray submit cluster.yam
 
 import sys
 
-from tl import sweep_cli
-from tl.sweep_cli import Simulation
+from tl.sweep import cli as sweep_cli
+from tl.sweep.spec import Simulation
 
 NAME = "ztf_to_lsst"  # the MLflow experiment
 SOURCE = Simulation(survey="ztf", n=6000, seed=1)

@@ -12,7 +12,7 @@ def ray_session(tmp_path_factory):
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray
 
-    from tl.sweep import start_ray
+    from tl.sweep.driver import start_ray
 
     if not ray.is_initialized():
         start_ray(num_cpus=4)

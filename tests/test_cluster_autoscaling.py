@@ -62,7 +62,7 @@ def train_loop(config: dict) -> None:
 
 
 def trial_driver(config: dict) -> None:
-    """A Tune function trainable that fits one TorchTrainer (the pattern of tl.worker.run_trial)."""
+    """A Tune function trainable that fits one TorchTrainer (the pattern of tl.sweep.executors.train_trial)."""
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer

@@ -1,4 +1,4 @@
-"""tl.deadline: the --time-budget stopper reads its deadline from a file, also after unpickling
+"""tl.sweep.deadline: the --time-budget stopper reads its deadline from a file, also after unpickling
 (Tune restores a study's stopper from its pickled RunConfig on --resume)."""
 
 import pickle
@@ -6,7 +6,7 @@ import pickle
 import pytest
 
 from ray_fixture import ray_session  # noqa: F401  (a fixture)
-from tl.deadline import DeadlineStopper, read_deadline, write_deadline
+from tl.sweep.deadline import DeadlineStopper, read_deadline, write_deadline
 from toy import make_toy_dataset
 
 
@@ -40,23 +40,24 @@ def test_a_restored_stopper_obeys_the_resumed_runs_budget(tmp_path):
 @pytest.mark.slow
 def test_the_stopper_cuts_a_real_study_and_restoring_it_runs_nothing(ray_session, tmp_path):
     """Tune honours the stopper; Tune marks the cut trials terminated, so --resume must start such
-    a study again under a new name (tl.sweep.Sweep._attempt_name) instead of restoring it."""
+    a study again under a new name (tl.sweep.runs.SweepRuns.attempt_name) instead of restoring it."""
     import ray
     from ray import tune
 
-    from tl import tracking
     from tl.config import Config
-    from tl.search import plan_resources, run_study
+    from tl.sweep import tracking
+    from tl.sweep.executors import TrialPayload
+    from tl.sweep.resources import plan_resources
+    from tl.sweep.search import run_study
 
     overrides = {"train.epochs": 3, "model.gru_hidden": 8, "model.gru_layers": 1, "model.dense_hidden": 8,
                  "model.dense_second": 8, "data.max_length": 30}
     storage, deadline = str(tmp_path / "tune"), str(tmp_path / "deadline")
-    shared = {"overrides": overrides, "target": ray.put(make_toy_dataset(n_per_class=20)), "base_model": None,
-              "storage": storage, "workers": 1, "cpus_per_worker": 1.0, "gpus_per_worker": 0.0,
-              "max_failures": 0}
-    study = dict(storage=storage, shared=shared, mode="scratch", config=Config().override(overrides),
-                 num_samples=2, resources=plan_resources(ray.cluster_resources(), 1), seed=0,
-                 logger=tune.Callback(), deadline_file=deadline)
+    payload = TrialPayload(overrides=overrides, target=ray.put(make_toy_dataset(n_per_class=20)),
+                           target_hash="toy", base_model=None, base_hash=None, storage=storage,
+                           resources=plan_resources(ray.cluster_resources(), 1), executor="train", max_failures=0)
+    study = dict(storage=storage, payload=payload, mode="scratch", config=Config().override(overrides),
+                 num_samples=2, seed=0, logger=tune.Callback(), deadline_file=deadline)
 
     def finished(grid) -> int:
         return sum(1 for result in grid if result.metrics and result.metrics.get("final"))
@@ -67,7 +68,7 @@ def test_the_stopper_cuts_a_real_study_and_restoring_it_runs_nothing(ray_session
     assert cut < 2  # a trial takes far longer than 5 s
     # Tune reports no end for a cut trial (its MLflow run, if it had started, is left RUNNING and
     # tl.sweep marks it KILLED): only the trials that finished have an outcome
-    runs = tracking.find_runs(logger.client, logger.experiment_id, {tracking.STAGE: "cut"})
+    runs = tracking.find_runs(logger.client, logger.experiment_id, {tracking.STAGE: logger.study.key})
     unended = [run for run in runs if tracking.OUTCOME not in run.data.tags]
     assert len(runs) - len(unended) == cut
     assert all(run.info.status == "RUNNING" for run in unended)
@@ -77,12 +78,13 @@ def test_the_stopper_cuts_a_real_study_and_restoring_it_runs_nothing(ray_session
 
 
 def mlflow_logger(tmp_path, overrides, storage):
-    """tl's trial logger on a fresh SQLite store (stage "cut")."""
+    """tl's trial logger on a fresh SQLite store."""
     from mlflow.tracking import MlflowClient
 
-    from tl import tracking
-    from tl.trial_logger import TrialLogger
+    from tl.sweep import tracking
+    from tl.sweep.study import Study
+    from tl.sweep.trial_logger import TrialLogger
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     experiment_id = tracking.experiment_id(MlflowClient(uri), "deadline")
-    return TrialLogger(uri, experiment_id, None, "cut", {}, overrides, storage)
+    return TrialLogger(uri, experiment_id, None, Study(1.0, "scratch"), {}, overrides, storage)

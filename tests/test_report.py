@@ -6,7 +6,7 @@ import math
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tl import tracking
+from tl.sweep import tracking
 from tl.cli import main
 
 # (fraction, mode, seed) -> trials as (outcome, best_val_macro_f1, test_macro_f1)
@@ -69,7 +69,7 @@ def test_report_matches_hand_computed_values(tmp_path):
 
 
 def test_reduction_is_null_when_transfer_never_matches(tmp_path):
-    from tl.report import reduction_summary
+    from tl.sweep.report import reduction_summary
 
     table = [{"fraction": 1.0, "mode": "scratch", "test_macro_f1_mean": 0.8, "test_macro_f1_stderr": 0.0},
              {"fraction": 0.5, "mode": "transfer", "test_macro_f1_mean": 0.6, "test_macro_f1_stderr": 0.0}]

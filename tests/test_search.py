@@ -8,7 +8,8 @@ import pytest
 from tl.config import Config
 from tl.errors import TLError
 from tl.model import max_freeze_depth
-from tl.search import RANGES, default_point, distributions, make_space, plan_resources
+from tl.sweep.resources import plan_resources
+from tl.sweep.search import RANGES, default_point, distributions, make_space
 
 CONFIG = Config()
 DEEPEST = max_freeze_depth(CONFIG.model)
@@ -88,7 +89,7 @@ def test_plan_resources_rejects_impossible_requests():
 def test_asha_prunes_only_studies_with_a_population_to_compare():
     from ray.tune.schedulers import ASHAScheduler
 
-    from tl.search import MIN_TRIALS_TO_PRUNE, make_scheduler
+    from tl.sweep.search import MIN_TRIALS_TO_PRUNE, make_scheduler
 
     config = Config()
     assert make_scheduler(MIN_TRIALS_TO_PRUNE - 1, config) is None

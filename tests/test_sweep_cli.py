@@ -1,12 +1,12 @@
-"""The sweep scripts' shared flags (tl.sweep_cli): parsed into a SweepSpec, bad values a one-line
+"""The sweep scripts' shared flags (tl.sweep.cli): parsed into a SweepSpec, bad values a one-line
 error. No Ray and no simulation (both data sets are given)."""
 
 import pytest
 
 from tl.errors import TLError
-from tl.sweep_cli import build_parser, spec_from_args
-from tl.sweep_cli import main as sweep_main
-from tl.sweep_cli import Simulation
+from tl.sweep.cli import build_parser, spec_from_args
+from tl.sweep.cli import main as sweep_main
+from tl.sweep.spec import Simulation
 
 SIMULATION = Simulation(survey="ztf", n=10, seed=0)
 DATA = ["--source-data", "source", "--target-data", "target"]
@@ -33,13 +33,50 @@ def test_fractions_and_settings_reach_the_spec(tmp_path):
     (["--modes", "transfer,finetune"], "--modes 'transfer,finetune'"),
     (["--modes", ""], "--modes ''"),
     (["--fractions", "0.1,half"], "--fractions '0.1,half'"),
+    (["--fractions", ""], "--fractions ''"),
+    (["--fractions", "0.1,0.1"], "--fractions: 0.1,0.1 repeats"),
+    (["--fractions", "0,1"], "--fractions: 0.0 is not in (0, 1]"),
+    (["--num-samples", "0"], "--num-samples must be >= 1"),
+    (["--num-samples", "-1"], "--num-samples must be >= 1"),
+    (["--seeds", "0"], "--seeds must be >= 1"),
+    (["--workers-per-trial", "0"], "--workers-per-trial must be >= 1"),
+    (["--time-budget", "-5"], "--time-budget must be > 0"),
+    (["--set", "train.lr"], "--set 'train.lr': give KEY=VALUE"),
+    (["--set", "train.no_such=1"], "--set: unknown setting 'train.no_such'"),
+    (["--set", "train.early_stopping_metric=no_such_metric"], "--set: setting 'train.early_stopping_metric'"),
+    (["--epochs", "0"], "--set: setting 'train.epochs'"),
 ])
-def test_bad_flags_are_one_line_errors(flags, message):
-    with pytest.raises(TLError, match=message.replace("(", r"\(")):
-        spec(*flags)
+def test_bad_flags_are_one_line_errors_before_any_work(flags, message, capsys, tmp_path, monkeypatch):
+    """Checked before the data are simulated, MLflow is opened or Ray starts (each would fail here)."""
+    import tl.sweep.driver
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the flags were checked")
+
+    for name in ("start_ray", "materialise", "load_datasets"):
+        monkeypatch.setattr(tl.sweep.driver, name, no_work)
+    monkeypatch.setattr(tl.sweep.driver.tracking, "check_tracking_uri", no_work)
+    out = tmp_path / "out"
+    status = sweep_main([*DATA, "--out", str(out), *flags], "test", "test", SIMULATION, SIMULATION)
+    error = capsys.readouterr().err
+    assert status == 2 and error.count("\n") == 1, error
+    assert error.startswith(f"test: error: {message}"), error
+    assert not out.exists()
+
+
+def test_flags_are_not_abbreviated():
+    with pytest.raises(SystemExit):
+        build_parser("test").parse_args([*DATA, "--fraction", "0.5"])
 
 
 def test_main_prints_the_error_and_exits_2(capsys):
     status = sweep_main([*DATA, "--modes", "both"], "test", "test", SIMULATION, SIMULATION)
     error = capsys.readouterr().err
     assert status == 2 and error.count("\n") == 1 and error.startswith("test: error: --modes 'both'")
+
+
+def test_parsing_simulates_nothing_and_names_the_default_simulations(tmp_path):
+    args = build_parser("test").parse_args(["--smoke-test", "--out", str(tmp_path / "out")])
+    made = spec_from_args(args, "test", SIMULATION, SIMULATION)
+    assert made.source_simulation == Simulation(survey="ztf", n=400, seed=0)  # the smoke size
+    assert made.source_data == str(tmp_path / "out" / "data" / "source") and not (tmp_path / "out").exists()

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from ray_fixture import ray_session  # noqa: F401  (a fixture)
-from tl import tracking
+from tl.packed import pack_inputs
+from tl.sweep import tracking
 from tl.config import Config
-from tl.sweep_cli import SMOKE_OVERRIDES
+from tl.sweep.cli import SMOKE_OVERRIDES
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--smoke-test", "--workers-per-trial", "1"]
@@ -98,7 +99,7 @@ def check_champion_reproduces_its_test_metric(client, experiment: str, target: s
     loaded = load_model_dir(client.download_artifacts(run.info.run_id, "model_dir"))
     max_length = loaded.config.data.max_length
     test = encode(read_dataset(target).split("test"), loaded.classes, loaded.normalizer, max_length)
-    proba = model.predict(tracking.pack_inputs(test, max_length))
+    proba = model.predict(pack_inputs(test, max_length))
     metrics = compute_metrics(test.labels.numpy(), np.asarray(proba), loaded.classes)
     assert metrics["macro_f1"] == pytest.approx(run.data.metrics["test_macro_f1"], abs=1e-9)
 
@@ -189,13 +190,18 @@ def test_sims_to_bts_interrupted_then_resumed(ray_session, tmp_path):
 def test_failing_trials_are_recorded_and_the_sweep_finishes(ray_session, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from tl.sweep import SweepSpec, run_sweep
-    from tl.sweep_cli import Simulation, default_data
+    from tl.data import Dataset, write_dataset
+    from tl.simulate import simulate
+    from tl.sweep.driver import run_sweep
+    from tl.sweep.spec import SweepSpec
 
-    target = default_data(Simulation("ztf", 120, 5), None, str(tmp_path / "target"))
+    simulated = simulate("ztf", 120, 5)  # with no val split: every trial fails (early stopping needs one)
+    objects = simulated.objects.assign(split=simulated.objects["split"].replace("val", "train"))
+    target = str(tmp_path / "target")
+    write_dataset(Dataset(objects, simulated.observations, simulated.meta), target, **simulated.meta)
     spec = SweepSpec(name="failing", source_data=target, target_data=target, out=str(tmp_path / "out"),
                      fractions=(0.5, 1.0), num_samples=1, modes=("scratch",), workers_per_trial=1,
-                     overrides={**SMOKE_OVERRIDES, "train.early_stopping_metric": "no_such_metric"})
+                     overrides=dict(SMOKE_OVERRIDES))
     summary = run_sweep(spec)
     assert summary["reduction"] is None and summary["table"] == []
     client = MlflowClient(f"sqlite:///{tmp_path}/out/mlflow.db")

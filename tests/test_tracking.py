@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from toy import make_toy_dataset
-from tl import tracking
+from tl.packed import PackedInputClassifier, pack_inputs
+from tl.sweep import tracking
 from tl.config import Config
 from tl.errors import TLError
 
@@ -88,11 +89,11 @@ def test_packed_model_reproduces_the_classifier():
     from tl.experiment import prepare
 
     prepared = prepare(Config().override(TINY), make_toy_dataset(8))
-    wrapper = tracking.packed_model(prepared.model, 30).eval()
+    wrapper = PackedInputClassifier(prepared.model, 30).eval()
     import torch
 
     with torch.no_grad():
-        packed = wrapper(torch.from_numpy(tracking.pack_inputs(prepared.test, 30))).numpy()
+        packed = wrapper(torch.from_numpy(pack_inputs(prepared.test, 30))).numpy()
     np.testing.assert_allclose(packed, predict_proba(prepared.model, prepared.test), atol=1e-5)
 
 
@@ -113,21 +114,23 @@ def test_trial_model_logged_to_a_real_server_reproduces_its_test_metric(mlflow_s
     save_model_dir(str(checkpoint / "model"), prepared, result.model, history=result.history)
     (checkpoint / "evaluation.json").write_text(json.dumps({"metrics": {}, "evaluation": evaluation}))
 
-    mlflow.set_tracking_uri(mlflow_server)
     client = MlflowClient(mlflow_server)
     experiment = tracking.experiment_id(client, "server_test")
     parent = tracking.child_run(client, experiment, None, "fraction", {tracking.ROLE: "fraction"})
     run = tracking.child_run(client, experiment, parent, "trial", {tracking.ROLE: "trial", "mode": "scratch"})
     tracking.log_metrics(client, run, {"test_macro_f1": evaluation["macro_f1"]}, step=1)
-    model_uri = tracking.log_trial_model(client, run, str(checkpoint), title="trial")
+    tracking.log_trial_artifacts(client, run, str(checkpoint), title="trial")
+    model_uri = tracking.log_pytorch_model(client, run)
+    assert tracking.log_pytorch_model(client, run) == model_uri  # logged once
     client.set_terminated(run, "FINISHED")
 
     found = tracking.find_runs(client, experiment, {tracking.ROLE: "trial", "mlflow.parentRunId": parent})
     assert [r.info.run_id for r in found] == [run]
     names = {item.path for item in client.list_artifacts(run)}
-    assert {"model_dir", "config.json", "confusion_matrix.png"} <= names
+    assert {"model_dir", "config.json", "confusion_matrix.png", "model"} <= names
+    mlflow.set_tracking_uri(mlflow_server)  # the test's own reading of the model, as a user would
     logged = mlflow.pyfunc.load_model(model_uri)
     assert logged.metadata.signature is not None
-    proba = logged.predict(tracking.pack_inputs(prepared.test, 30))
+    proba = logged.predict(pack_inputs(prepared.test, 30))
     metrics = compute_metrics(prepared.test.labels.numpy(), np.asarray(proba), prepared.classes)
     assert metrics["macro_f1"] == pytest.approx(client.get_run(run).data.metrics["test_macro_f1"], abs=1e-9)

@@ -1,4 +1,5 @@
-"""The Ray Train worker: local mode (no Ray cluster) and the DDP equivalence test (slow)."""
+"""The trial body under both executors' sessions: Ray Train local mode and an in-memory session
+(no Ray cluster), the per-process data cache, and the DDP equivalence test (slow)."""
 
 import os
 
@@ -9,7 +10,8 @@ import torch
 from ray_fixture import ray_session  # noqa: F401  (a fixture)
 from toy import make_toy_dataset
 from tl.config import Config
-from tl.worker import final_metrics, pack_directory, train_loop_per_worker, unpack_directory
+import tl.sweep.worker
+from tl.sweep.worker import final_metrics, pack_directory, run_trial_body, train_loop_per_worker, unpack_directory
 
 TINY = {"train.epochs": 2, "model.gru_hidden": 8, "model.gru_layers": 1, "model.dense_hidden": 8,
         "model.dense_second": 8, "data.max_length": 30}
@@ -57,6 +59,77 @@ def test_local_mode_transfer_from_a_shipped_base_model(tmp_path):
         loaded = load_model_dir(os.path.join(directory, "model"))
     assert loaded.mode == "transfer" and loaded.config.transfer.freeze_depth == 2
     assert 0.0 <= result.metrics["test_macro_f1"] <= 1.0
+
+
+class MemorySession:
+    """The session interface of tl.sweep.worker (as TuneSession, one worker) without Ray: it keeps
+    every report and the directories of reported checkpoints."""
+
+    rank = 0
+    wrap_model = wrap_loader = None
+
+    def __init__(self, keep: str, resume_from: str | None = None):
+        self.keep, self.reports, self.resume_from = keep, [], resume_from
+
+    def checkpoint(self):
+        import contextlib
+
+        if self.resume_from is None:
+            return None
+        directory = self.resume_from
+        return type("Checkpoint", (), {"as_directory": lambda self: contextlib.nullcontext(directory)})()
+
+    def report(self, metrics, directory, name):
+        import shutil
+
+        if directory:
+            shutil.copytree(directory, os.path.join(self.keep, name), dirs_exist_ok=True)
+        self.reports.append(dict(metrics))
+
+
+def test_the_tune_session_gives_the_metrics_of_the_train_worker(tmp_path):
+    """Executors `tune` and `train` (1 worker) run the same body: same seed, same metrics."""
+    dataset = make_toy_dataset(12)
+    train_result = fit_local(TINY, dataset)
+    session = MemorySession(str(tmp_path))
+    run_trial_body({"overrides": TINY, "target": dataset, "base_model": None}, session)
+    final = session.reports[-1]
+    assert final["final"] == 1.0 and len(session.reports) == TINY["train.epochs"] + 1
+    for key in ("val_macro_f1", "val_loss", "test_macro_f1", "test_roc_auc_macro", "epoch"):
+        assert final[key] == pytest.approx(train_result.metrics[key], abs=1e-9), key
+
+
+def test_a_trial_resumed_from_its_epoch_checkpoint_ends_as_an_uninterrupted_one(tmp_path):
+    """The per-epoch checkpoint (loaded with weights_only=True) continues training exactly."""
+    dataset = make_toy_dataset(12)
+    overrides = {**TINY, "train.epochs": 3}
+    whole = MemorySession(str(tmp_path / "whole"))
+    run_trial_body({"overrides": overrides, "target": dataset, "base_model": None}, whole)
+    resumed = MemorySession(str(tmp_path / "resumed"), resume_from=str(tmp_path / "whole" / "epoch-0001"))
+    run_trial_body({"overrides": overrides, "target": dataset, "base_model": None}, resumed)
+    assert [r["epoch"] for r in resumed.reports[:-1]] == [2.0, 3.0]  # epoch 1 is not repeated
+    assert resumed.reports[-1] == pytest.approx(whole.reports[-1], abs=1e-9)
+
+
+def test_cached_encodings_are_reused_and_change_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(tl.sweep.worker, "_ENCODED", type(tl.sweep.worker._ENCODED)())
+    monkeypatch.setattr(tl.sweep.worker, "_DATASETS", {})
+    dataset = make_toy_dataset(12)
+    loop_config = {"overrides": TINY, "target": dataset, "target_hash": "toy-hash", "base_model": None,
+                   "info": {"study": "1/scratch/0", "lineage": {"tl.git_commit": "abc"}}}
+    first, second, uncached = (MemorySession(str(tmp_path / name)) for name in ("a", "b", "c"))
+    run_trial_body(loop_config, first)
+    run_trial_body({**loop_config, "overrides": {**TINY, "train.lr": 3e-3}}, second)  # same data settings
+    assert len(tl.sweep.worker._ENCODED) == 1  # encoded once for both trials
+    run_trial_body({**loop_config, "target_hash": None, "overrides": {**TINY, "train.lr": 3e-3}}, uncached)
+    assert second.reports == uncached.reports
+    run_trial_body({**loop_config, "overrides": {**TINY, "data.target_fraction": 0.5}}, first)
+    assert len(tl.sweep.worker._ENCODED) == 2  # other data settings: encoded anew
+
+    from tl.modeldir import load_model_dir
+
+    info = load_model_dir(str(tmp_path / "a" / "final" / "model")).info
+    assert info == loop_config["info"]  # a trial's MODEL_DIR keeps its lineage
 
 
 def test_pack_directory_round_trip(tmp_path):

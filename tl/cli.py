@@ -19,7 +19,7 @@ COMMANDS = {
     "transfer": ("tl.commands", "fine-tune a base model on a fraction of a target data set"),
     "evaluate": ("tl.commands", "compute metrics of a model on a data set split"),
     "predict": ("tl.commands", "write per-object class probabilities to Parquet"),
-    "report": ("tl.report", "summarise a sweep's MLflow experiment: figure, tables, summary.json"),
+    "report": ("tl.sweep.report", "summarise a sweep's MLflow experiment: figure, tables, summary.json"),
 }
 
 

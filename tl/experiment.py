@@ -40,17 +40,24 @@ class Prepared:
     dropped: dict[str, int] = field(default_factory=dict)  # "split: reason" -> objects left out
 
 
-def prepare(config: Config, data: "str | Dataset", base_model_dir: str | None = None) -> Prepared:
-    """Build a Prepared run: scratch when `base_model_dir` is None, else transfer from that MODEL_DIR.
+@dataclass
+class PreparedData:
+    """The encoded splits of one run: what trials with the same data settings share (a sweep's
+    single-worker trials cache it per process, tl.sweep.worker)."""
 
-    The train split is subsampled with tl.data.subsample_train(objects, data.target_fraction,
-    data.seed), so scratch and transfer runs at the same fraction see the same nested subset.
-    Classes are those of the (subsampled) train split; val/test objects of other classes are
-    left out and counted in `dropped`. torch is seeded with train.seed before the model is built.
-    A scratch run ignores the transfer.* settings.
-    """
-    from tl.training import class_weights
+    classes: list[str]
+    train: EncodedDataset
+    val: EncodedDataset
+    test: EncodedDataset
+    normalizer: Normalizer
+    trained_bands: list[str]
+    base: "object | None"  # the base LoadedModel (tl.modeldir), None from scratch
 
+
+def prepare_data(config: Config, data: "str | Dataset", base_model_dir: str | None = None) -> PreparedData:
+    """Subsample the train split (data.target_fraction, data.seed) and encode every split.
+
+    Depends on config.data only (and on the base model's normaliser for transfer)."""
     dataset = read_dataset(data) if isinstance(data, str) else data
     where = data if isinstance(data, str) else dataset.meta.get("name", "data set")
     objects = subsample_train(dataset.objects, config.data.target_fraction, config.data.seed)
@@ -61,32 +68,51 @@ def prepare(config: Config, data: "str | Dataset", base_model_dir: str | None = 
         raise TLError(f"{where}: the train split is empty")
     raw_train = encode_raw(train_split, config.data.max_length)
     classes = ordered_classes(raw_train.labels)  # of the objects that could be encoded
-
     base = None
     if base_model_dir is None:
         normalizer = fit_normalizer(raw_train)
     else:
         from tl.modeldir import load_model_dir
-        from tl.transfer import transfer_config
 
         base = load_model_dir(base_model_dir)
         check_bands(dataset, base.band_table, where)
-        config = transfer_config(config, base.config)
         normalizer = base.normalizer
-
-    torch.manual_seed(config.train.seed)
-    model = TransientClassifier(len(classes), config.model)
-    prepared = Prepared(
-        config=config, mode="scratch" if base is None else "transfer", classes=classes, model=model,
-        train=from_raw(raw_train, classes, normalizer),
+    return PreparedData(
+        classes=classes, train=from_raw(raw_train, classes, normalizer),
         val=_encode_split(dataset, "val", classes, normalizer, config),
         test=_encode_split(dataset, "test", classes, normalizer, config),
-        class_weights=torch.empty(0), normalizer=normalizer,
-        trained_bands=sorted(set(train_split.observations["band"])),
+        normalizer=normalizer, trained_bands=sorted(set(train_split.observations["band"])), base=base)
+
+
+def prepare(config: Config, data: "str | Dataset", base_model_dir: str | None = None,
+            prepared_data: PreparedData | None = None) -> Prepared:
+    """Build a Prepared run: scratch when `base_model_dir` is None, else transfer from that MODEL_DIR.
+
+    The train split is subsampled with tl.data.subsample_train(objects, data.target_fraction,
+    data.seed), so scratch and transfer runs at the same fraction see the same nested subset.
+    Classes are those of the (subsampled) train split; val/test objects of other classes are
+    left out and counted in `dropped`. torch is seeded with train.seed before the model is built.
+    A scratch run ignores the transfer.* settings. `prepared_data`, when given, must come from
+    prepare_data with the same config.data, data and base model (it is used as is).
+    """
+    from tl.training import class_weights
+    from tl.transfer import transfer_config
+
+    encoded = prepared_data or prepare_data(config, data, base_model_dir)
+    base = encoded.base
+    if base is not None:
+        config = transfer_config(config, base.config)
+    torch.manual_seed(config.train.seed)
+    model = TransientClassifier(len(encoded.classes), config.model)
+    prepared = Prepared(
+        config=config, mode="scratch" if base is None else "transfer", classes=list(encoded.classes),
+        model=model, train=encoded.train, val=encoded.val, test=encoded.test,
+        class_weights=torch.empty(0), normalizer=encoded.normalizer,
+        trained_bands=list(encoded.trained_bands),
     )
     if base is not None:
         _apply_transfer(prepared, base)
-    counts = torch.bincount(prepared.train.labels, minlength=len(classes)).tolist()
+    counts = torch.bincount(prepared.train.labels, minlength=len(prepared.classes)).tolist()
     prepared.class_weights = class_weights(counts, config.train.class_weight_power)
     for split in ("train", "val", "test"):
         for reason, n in getattr(prepared, split).dropped.items():

@@ -26,3 +26,22 @@ class PackedInputClassifier(nn.Module):
         sequences = packed[:, n_meta + 1:].reshape(len(packed), self.max_length, n_seq)
         sequences = sequences[:, :int(lengths.max())]  # (B, T, 5), T the longest light curve
         return torch.softmax(self.classifier(sequences, lengths, metadata), dim=1)
+
+
+def packed_width(max_length: int) -> int:
+    """Columns of a packed input row: metadata (5), length (1), sequence (max_length x 5)."""
+    return len(METADATA_FEATURES) + 1 + max_length * len(SEQUENCE_FEATURES)
+
+
+def pack_inputs(dataset, max_length: int):
+    """An EncodedDataset as one float32 array (N, packed_width): the logged model's input."""
+    import numpy as np
+
+    n_meta, n_seq = len(METADATA_FEATURES), len(SEQUENCE_FEATURES)
+    rows = np.zeros((len(dataset), packed_width(max_length)), dtype=np.float32)
+    for i in range(len(dataset)):
+        sequence, metadata, _ = dataset[i]
+        rows[i, :n_meta] = metadata.numpy()
+        rows[i, n_meta] = len(sequence)
+        rows[i, n_meta + 1:n_meta + 1 + len(sequence) * n_seq] = sequence.numpy().reshape(-1)
+    return rows

@@ -17,8 +17,15 @@ import json
 import math
 import os
 
-METRIC = "test_macro_f1"
-SELECTION_METRIC = "best_val_macro_f1"
+import matplotlib.pyplot as plt
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from tl.errors import TLError
+from tl.sweep import tracking
+from tl.sweep.results import SELECTION_METRIC, best_completed_trial, is_completed
+
+METRIC = "test_macro_f1"  # the reported score of a selected trial
 
 
 def add_arguments(parser) -> None:
@@ -29,16 +36,18 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    summary = summarize(args.tracking_uri, args.experiment, args.out, sweep_run_id=args.sweep_run_id)
+    store = args.tracking_uri[len("sqlite:///"):] if args.tracking_uri.startswith("sqlite:///") else None
+    if store is not None and not os.path.isfile(store):
+        raise TLError(f"--tracking-uri {args.tracking_uri}: no such SQLite store ({store})")
+    tracking.check_tracking_uri(args.tracking_uri)
+    summary = summarize(MlflowClient(args.tracking_uri), args.experiment, args.out, sweep_run_id=args.sweep_run_id)
     print(json.dumps({key: summary[key] for key in ("reduction", "baseline", "fraction_of_baseline")},
                      indent=2))
     return 0
 
 
 def collect(client, experiment_id: str, sweep_run_id: str) -> list[dict]:
-    """One row per (fraction, mode, seed): the selected trial's metrics."""
-    from tl import tracking
-
+    """One row per (fraction, mode, seed): the selected trial's metrics (best_completed_trial)."""
     rows = []
     fraction_runs = tracking.find_runs(client, experiment_id, {tracking.ROLE: "fraction",
                                                                "mlflow.parentRunId": sweep_run_id})
@@ -47,13 +56,13 @@ def collect(client, experiment_id: str, sweep_run_id: str) -> list[dict]:
                                                             "mlflow.parentRunId": fraction_run.info.run_id})
         studies: dict[tuple, list] = {}
         for trial in trials:
-            if trial.data.tags.get(tracking.OUTCOME) != "completed" or SELECTION_METRIC not in trial.data.metrics:
+            if not is_completed(trial):
                 continue
             key = (float(trial.data.params["data.target_fraction"]), trial.data.tags["mode"],
                    int(trial.data.params["data.seed"]))
             studies.setdefault(key, []).append(trial)
         for (fraction, mode, seed), runs in studies.items():
-            best = max(runs, key=lambda run: run.data.metrics[SELECTION_METRIC])
+            best = best_completed_trial(runs)
             rows.append({"fraction": fraction, "mode": mode, "seed": seed, "n_trials": len(runs),
                          "run_id": best.info.run_id, SELECTION_METRIC: best.data.metrics[SELECTION_METRIC],
                          **{name: best.data.metrics.get(name, math.nan) for name in
@@ -99,25 +108,20 @@ def reduction_summary(table: list[dict]) -> dict:
             "reduction": 1.0 - min(matching) if matching else None}
 
 
-def summarize(tracking_uri: str, experiment: str, out: str, sweep_run_id: str | None = None,
+def summarize(client, experiment: str, out: str, sweep_run_id: str | None = None,
               extra: dict | None = None) -> dict:
     """Write summary.json, table.csv, table.md and data_efficiency.png to `out`; log them to the
     sweep run; return the summary."""
-    from mlflow.tracking import MlflowClient
-
-    from tl import tracking
-    from tl.errors import TLError
-
-    tracking.check_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        raise TLError(f"--experiment {experiment}: no such experiment at {tracking_uri}")
+        raise TLError(f"--experiment {experiment}: no such experiment at {client.tracking_uri}")
     if sweep_run_id is None:
         sweeps = tracking.find_runs(client, found.experiment_id, {tracking.ROLE: "sweep"})
         if not sweeps:
             raise TLError(f"--experiment {experiment}: no sweep run (tag {tracking.ROLE}=sweep) in it")
         sweep_run_id = sweeps[-1].info.run_id
+    elif not _is_sweep_run(client, sweep_run_id, found.experiment_id):
+        raise TLError(f"--sweep-run-id {sweep_run_id}: no sweep run with that id in experiment {experiment}")
     rows = collect(client, found.experiment_id, sweep_run_id)
     table = aggregate(rows)
     summary = {"experiment": experiment, "sweep_run_id": sweep_run_id, "metric": METRIC,
@@ -134,9 +138,15 @@ def summarize(tracking_uri: str, experiment: str, out: str, sweep_run_id: str | 
     return summary
 
 
-def write_tables(table: list[dict], out: str) -> None:
-    import pandas as pd
+def _is_sweep_run(client, run_id: str, experiment_id: str) -> bool:
+    try:
+        run = client.get_run(run_id)
+    except Exception:  # MlflowException (unknown id) or a malformed id
+        return False
+    return run.info.experiment_id == experiment_id and run.data.tags.get(tracking.ROLE) == "sweep"
 
+
+def write_tables(table: list[dict], out: str) -> None:
     frame = pd.DataFrame(table, columns=["fraction", "mode", "n_seeds", "n_trials", f"{METRIC}_mean",
                                          f"{METRIC}_std", f"{METRIC}_stderr"])
     frame.to_csv(os.path.join(out, "table.csv"), index=False)
@@ -149,11 +159,6 @@ def write_tables(table: list[dict], out: str) -> None:
 
 def efficiency_figure(table: list[dict], baseline: float | None, experiment: str):
     """Test macro-F1 against target fraction, transfer and scratch; bars: +-1 std over seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     figure, axis = plt.subplots(figsize=(6, 4))
     for mode, marker in (("transfer", "o"), ("scratch", "s")):
         rows = sorted((row for row in table if row["mode"] == mode), key=lambda row: row["fraction"])

@@ -5,7 +5,10 @@ run for the base model). The Tune trial id is a tag: when a restored study resta
 unfinished trial, the logger finds the trial's run and continues it instead of creating a
 duplicate. A trial that raises is marked FAILED (tag tl.outcome=failed, tl.error); one stopped
 early by ASHA is FINISHED with tl.outcome=pruned and has no model. Tune reports no end for trials
-stopped by the --time-budget stopper; the sweep marks those KILLED (tl.sweep.Sweep._cut_short).
+stopped by the --time-budget stopper; the sweep marks those KILLED (tl.sweep.runs.SweepRuns.cut_short).
+
+The client is made from the tracking URI in this process (Tune pickles callbacks with the
+experiment state, and a client does not pickle); nothing sets MLflow's global tracking URI.
 """
 
 from __future__ import annotations
@@ -13,24 +16,28 @@ from __future__ import annotations
 import os
 import tempfile
 
+from mlflow.tracking import MlflowClient
 from ray import tune
 
-from tl import tracking
 from tl.config import Config
+from tl.sweep import tracking
+from tl.sweep.study import Study
+from tl.transfer import transfer_config
 
 LOGGED_PREFIXES = ("train_", "val_", "lr", "epoch")
 
 
 class TrialLogger(tune.Callback):
-    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, stage: str,
-                 tags: dict, overrides: dict, storage: str):
+    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, study: Study,
+                 tags: dict, overrides: dict, storage: str, base_config: Config | None = None):
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
-        self.stage = stage  # e.g. "0.25/transfer/0": the dedupe scope of trial ids
+        self.study = study  # its key is the dedupe scope of trial ids
         self.tags = dict(tags)
         self.overrides = dict(overrides)
         self.storage = storage
+        self.base_config = base_config  # transfer trials build the base model's architecture
         self._runs: dict[str, str] = {}
         self._client = None
 
@@ -42,10 +49,6 @@ class TrialLogger(tune.Callback):
     @property
     def client(self):
         if self._client is None:
-            import mlflow
-            from mlflow.tracking import MlflowClient
-
-            mlflow.set_tracking_uri(self.tracking_uri)
             self._client = MlflowClient(self.tracking_uri)
         return self._client
 
@@ -54,16 +57,18 @@ class TrialLogger(tune.Callback):
         if trial.trial_id in self._runs:
             return self._runs[trial.trial_id]
         found = tracking.find_runs(self.client, self.experiment_id,
-                                   {tracking.TRIAL_ID: trial.trial_id, tracking.STAGE: self.stage})
+                                   {tracking.TRIAL_ID: trial.trial_id, tracking.STAGE: self.study.key})
         if found:
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
         else:
             tags = {**self.tags, tracking.ROLE: self.tags.get(tracking.ROLE, "trial"),
-                    tracking.TRIAL_ID: trial.trial_id, tracking.STAGE: self.stage}
-            name = f"{self.stage.replace('/', '-')}-{trial.trial_id}"
-            run_id = tracking.child_run(self.client, self.experiment_id, self.parent_run_id, name, tags)
+                    tracking.TRIAL_ID: trial.trial_id, tracking.STAGE: self.study.key}
+            run_id = tracking.child_run(self.client, self.experiment_id, self.parent_run_id,
+                                        self.study.trial_run_name(trial.trial_id), tags)
             settings = Config().override({**self.overrides, **trial.config})
+            if self.base_config is not None:
+                settings = transfer_config(settings, self.base_config)
             tracking.log_params(self.client, run_id, settings.flat())
         self._runs[trial.trial_id] = run_id
         return run_id
@@ -85,11 +90,12 @@ class TrialLogger(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         run_id = self.run_id(trial)
         result = trial.last_result or {}
-        if result.get("final") and result.get("checkpoint_path"):
+        checkpoint_path = final_checkpoint_path(trial)
+        if result.get("final") and checkpoint_path:
             try:
                 with tempfile.TemporaryDirectory() as directory:
-                    copy_from_storage(self.storage, result["checkpoint_path"], directory)
-                    tracking.log_trial_model(self.client, run_id, directory, title=trial.trial_id)
+                    copy_from_storage(self.storage, checkpoint_path, directory)
+                    tracking.log_trial_artifacts(self.client, run_id, directory, title=trial.trial_id)
             except Exception as error:  # keep the sweep going; the run says what went wrong
                 self.client.set_tag(run_id, "tl.error", f"logging the model failed: {error}"[:500])
                 self.client.set_tag(run_id, tracking.OUTCOME, "failed")
@@ -105,6 +111,15 @@ class TrialLogger(tune.Callback):
         self.client.set_tag(run_id, tracking.OUTCOME, "failed")
         self.client.set_tag(run_id, "tl.error", _error_line(trial))
         self.client.set_terminated(run_id, "FAILED")
+
+
+def final_checkpoint_path(trial) -> str | None:
+    """Where the trial's final checkpoint is: reported by Train workers (executor `train`, through
+    TuneReportCallback) or Tune's own latest checkpoint (executor `tune`)."""
+    path = (trial.last_result or {}).get("checkpoint_path")
+    if path:
+        return path
+    return trial.checkpoint.path if trial.checkpoint is not None else None
 
 
 def copy_from_storage(storage: str, path: str, destination: str) -> None:

@@ -3,11 +3,12 @@
 One experiment per sweep. Runs are nested: sweep (tag tl.role=sweep) -> base (tl.role=base) and
 target fraction (tl.role=fraction) -> trial (tl.role=trial). Every trial run carries the dotted
 config names as params, the tags below, per-epoch metrics (step = epoch), the final test metrics,
-and as artifacts the model (mlflow.pytorch, with signature), `model_dir/` (a self-contained
-MODEL_DIR), `config.json` and `confusion_matrix.png`.
+and as artifacts `model_dir/` (a self-contained MODEL_DIR), `config.json` and `confusion_matrix.png`;
+a registered champion's run also has the model as `mlflow.pytorch` (`model/`, with signature).
 
 Only the sweep driver process writes to MLflow (one writer: safe with SQLite). Trials are logged by
-`TrialLogger`, a Tune callback that runs in that process.
+`TrialLogger`, a Tune callback that runs in that process. Every function takes an `MlflowClient`;
+nothing sets MLflow's process-global tracking URI.
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ from tl.errors import TLError
 ROLE = "tl.role"  # sweep | base | fraction | trial
 TRIAL_ID = "tl.tune_trial_id"  # the Tune trial id: the dedupe key on --resume
 OUTCOME = "tl.outcome"  # completed | pruned | failed
-STAGE = "tl.stage"  # "<fraction>/<mode>/<seed>" of a trial, "base" for the base model
-TRIAL_TAGS = ("base_run_id", "source_dataset", "target_dataset", "mode")
+STAGE = "tl.stage"  # a study's key (tl.sweep.study.Study.key): "<fraction>/<mode>/<seed>", or "base"
+MODEL_URI = "tl.model_uri"  # set on a trial run once its mlflow.pytorch model is logged (champions)
 PACKAGES = ("tl", "torch", "ray", "optuna", "mlflow", "numpy", "pandas", "scikit-learn", "pyarrow")
-TEST_METRICS = ("test_macro_f1", "test_balanced_accuracy", "test_roc_auc_macro")
 
 
 def check_tracking_uri(uri: str) -> None:
@@ -177,70 +177,53 @@ def confusion_figure(confusion, classes, title: str):
     return figure
 
 
-def packed_width(max_length: int) -> int:
-    """Columns of a packed input row: metadata (5), length (1), sequence (max_length x 5)."""
-    from tl.encoding import METADATA_FEATURES, SEQUENCE_FEATURES
-
-    return len(METADATA_FEATURES) + 1 + max_length * len(SEQUENCE_FEATURES)
-
-
-def pack_inputs(dataset, max_length: int):
-    """An EncodedDataset as one float32 array (N, packed_width): the logged model's input."""
-    import numpy as np
-
-    from tl.encoding import METADATA_FEATURES, SEQUENCE_FEATURES
-
-    n_meta, n_seq = len(METADATA_FEATURES), len(SEQUENCE_FEATURES)
-    rows = np.zeros((len(dataset), packed_width(max_length)), dtype=np.float32)
-    for i in range(len(dataset)):
-        sequence, metadata, _ = dataset[i]
-        rows[i, :n_meta] = metadata.numpy()
-        rows[i, n_meta] = len(sequence)
-        rows[i, n_meta + 1:n_meta + 1 + len(sequence) * n_seq] = sequence.numpy().reshape(-1)
-    return rows
-
-
-def packed_model(classifier, max_length: int):
-    """The classifier behind a single-tensor interface, as MLflow's pytorch flavor requires."""
-    from tl.packed import PackedInputClassifier
-
-    return PackedInputClassifier(classifier, max_length)
-
-
-def log_trial_model(client, run_id: str, checkpoint_dir: str, title: str) -> str:
+def log_trial_artifacts(client, run_id: str, checkpoint_dir: str, title: str) -> None:
     """Log a finished trial's final checkpoint (a MODEL_DIR and evaluation.json) to `run_id`:
-    the model (mlflow.pytorch, with signature), model_dir/, config.json, confusion_matrix.png.
-    Returns the logged model's URI."""
-    import mlflow
+    model_dir/, config.json and confusion_matrix.png (about 0.1 s; the mlflow.pytorch model, which
+    costs several times that, is logged for champions only: log_pytorch_model)."""
+    import matplotlib.pyplot as plt
+
+    model_dir = os.path.join(checkpoint_dir, "model")
+    with open(os.path.join(checkpoint_dir, "evaluation.json")) as stream:
+        evaluation = json.load(stream)["evaluation"]
+    with open(os.path.join(model_dir, "model.json")) as stream:
+        config = json.load(stream)["config"]
+    client.log_artifacts(run_id, model_dir, "model_dir")
+    log_json(client, run_id, config, "config.json")
+    figure = confusion_figure(evaluation["confusion"], evaluation["classes"], title)
+    client.log_figure(run_id, figure, "confusion_matrix.png")
+    plt.close(figure)
+
+
+def log_pytorch_model(client, run_id: str) -> str:
+    """Log the run's MODEL_DIR as an `mlflow.pytorch` model (single-tensor input, tl.packed; with
+    signature) under artifact path `model`; returns its `runs:/` URI. Idempotent: a run that
+    already has it (tag tl.model_uri) is left as it is."""
+    import mlflow.pytorch
     import numpy as np
     import torch
     from mlflow.models import infer_signature
 
     from tl.modeldir import load_model_dir
+    from tl.packed import PackedInputClassifier, packed_width
 
-    model_dir = os.path.join(checkpoint_dir, "model")
-    with open(os.path.join(checkpoint_dir, "evaluation.json")) as stream:
-        evaluation = json.load(stream)["evaluation"]
-    loaded = load_model_dir(model_dir)
-    client.log_artifacts(run_id, model_dir, "model_dir")
-    log_json(client, run_id, loaded.config.flat(), "config.json")
-    figure = confusion_figure(evaluation["confusion"], evaluation["classes"], title)
-    client.log_figure(run_id, figure, "confusion_matrix.png")
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
-    max_length = loaded.config.data.max_length
-    wrapper = packed_model(loaded.model, max_length).eval()
-    example = np.zeros((2, packed_width(max_length)), dtype=np.float32)
-    example[:, 5] = 1  # length 1: a valid (if trivial) light curve
-    with torch.no_grad():
-        output = wrapper(torch.from_numpy(example)).numpy()
-    signature = infer_signature(example, output)
-    torch_version = torch.__version__.split("+")[0]
-    with mlflow.start_run(run_id=run_id):
+    run = client.get_run(run_id)
+    if MODEL_URI in run.data.tags:
+        return run.data.tags[MODEL_URI]
+    with tempfile.TemporaryDirectory() as scratch:
+        loaded = load_model_dir(client.download_artifacts(run_id, "model_dir", scratch))
+        max_length = loaded.config.data.max_length
+        wrapper = PackedInputClassifier(loaded.model, max_length).eval()
+        example = np.zeros((2, packed_width(max_length)), dtype=np.float32)
+        example[:, 5] = 1  # length 1: a valid (if trivial) light curve
+        with torch.no_grad():
+            output = wrapper(torch.from_numpy(example)).numpy()
+        path = os.path.join(scratch, "model")
         # pickle, not pt2: torch.export cannot trace the packed-sequence GRU with dynamic lengths
-        info = mlflow.pytorch.log_model(wrapper, name="model", signature=signature,
-                                        serialization_format="pickle",
-                                        pip_requirements=[f"torch=={torch_version}"])
-    client.set_tag(run_id, "tl.model_uri", info.model_uri)
-    return info.model_uri
+        mlflow.pytorch.save_model(wrapper, path, signature=infer_signature(example, output),
+                                  serialization_format="pickle",
+                                  pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+        client.log_artifacts(run_id, path, "model")
+    uri = f"runs:/{run_id}/model"
+    client.set_tag(run_id, MODEL_URI, uri)
+    return uri

@@ -1,0 +1,120 @@
+"""The sweep's two stages: 1. the base model on the source data (trained once, or an earlier
+sweep's); 2. one Optuna study per target fraction, seed and mode, then its champion."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+
+from tl.config import Config
+from tl.errors import TLError
+from tl.modeldir import load_model_dir
+from tl.sweep import tracking
+from tl.sweep.executors import TrialPayload
+from tl.sweep.resources import TrialResources
+from tl.sweep.results import best_completed_trial, log_importances, register_champion
+from tl.sweep.runs import SweepRuns
+from tl.sweep.search import run_study
+from tl.sweep.spec import SweepSpec
+from tl.sweep.study import Study
+from tl.sweep.trial_logger import TrialLogger
+from tl.sweep.worker import pack_directory
+from tl.transfer import transfer_config
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What every stage of one sweep needs."""
+    spec: SweepSpec
+    runs: SweepRuns
+    tracking_uri: str
+    storage: str
+    resources: TrialResources
+    executor: str  # "train" or "tune"
+    hashes: dict  # {"source": ..., "target": ...} content hashes of the data sets
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    run_id: str
+    archive: bytes  # the MODEL_DIR as a gzipped tar (tl.sweep.worker.pack_directory)
+    digest: str  # sha256 of `archive`: the trials' cache key
+    config: Config  # the base MODEL_DIR's settings: transfer trials build its architecture
+
+
+def payload(sweep: SweepContext, overrides: dict, data_ref, data_hash: str, base_ref, base: BaseModel | None,
+            info: dict) -> TrialPayload:
+    return TrialPayload(overrides=overrides, target=data_ref, target_hash=data_hash, base_model=base_ref,
+                        base_hash=base.digest if base else None, storage=sweep.storage,
+                        resources=sweep.resources, executor=sweep.executor,
+                        max_failures=sweep.spec.trial_max_failures, info=info)
+
+
+def base_model(sweep: SweepContext, source_ref) -> BaseModel:
+    """Stage 1: the base model (trained now, or the MODEL_DIR of an earlier run)."""
+    runs = sweep.runs
+    run_id = sweep.spec.base_run_id or runs.state.base_run_id or _train_base(sweep, source_ref)
+    runs.state.base_run_id = run_id
+    runs.save()
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            path = runs.client.download_artifacts(run_id, "model_dir", scratch)
+        except Exception as error:
+            raise TLError(f"base run {run_id}: no model_dir artifact ({str(error).splitlines()[0]})") from None
+        config = load_model_dir(path).config
+        archive = pack_directory(path)
+    return BaseModel(run_id, archive, hashlib.sha256(archive).hexdigest(), config)
+
+
+def _train_base(sweep: SweepContext, source_ref) -> str:
+    spec, runs, study = sweep.spec, sweep.runs, Study.base()
+    overrides = {**spec.overrides, **spec.base_overrides}
+    tags = {**runs.lineage, tracking.ROLE: "base", "mode": "scratch", "base_run_id": "none",
+            "source_dataset": runs.common_tags["source_dataset"],
+            "target_dataset": runs.common_tags["source_dataset"]}
+    logger = TrialLogger(sweep.tracking_uri, runs.experiment_id, runs.state.sweep_run_id, study, tags,
+                         overrides, sweep.storage)
+    info = {"study": study.key, "lineage": runs.lineage, "source_dataset": tags["source_dataset"]}
+    run_study(name=runs.attempt_name(study), storage=sweep.storage,
+              payload=payload(sweep, overrides, source_ref, sweep.hashes["source"], None, None, info),
+              mode=None, config=Config().override(overrides), num_samples=1, seed=0, logger=logger,
+              deadline_file=runs.deadline_file, resume=spec.resume)
+    if not runs.check_finished(study, 1):
+        runs.cut_short(study)
+        raise TLError("stage 1: --time-budget ran out while training the base model "
+                      "(--resume trains it again)")
+    best = best_completed_trial(runs.study_runs(study))
+    if best is None:
+        raise TLError("stage 1: the base model's training did not complete (see the MLflow base run)")
+    return best.info.run_id
+
+
+def study_stage(sweep: SweepContext, study: Study, target_ref, base_ref, base: BaseModel | None) -> None:
+    """Stage 2: one Optuna study (Tune), then its parameter importances and its champion."""
+    spec, runs = sweep.spec, sweep.runs
+    if study.key in runs.state.done:
+        print(f"tl sweep: {study.key} already finished, skipped")
+        return
+    parent = runs.fraction_run(study.fraction)
+    overrides = {**spec.overrides, "data.target_fraction": study.fraction, "data.seed": study.seed,
+                 "train.seed": study.seed}
+    config = Config().override(overrides)
+    if base is not None:  # the trials build the base model's architecture
+        config = transfer_config(config, base.config)
+    tags = {**runs.common_tags, tracking.ROLE: "trial", "mode": study.mode, "tl.seed": str(study.seed),
+            "base_run_id": base.run_id if base else "none"}
+    logger = TrialLogger(sweep.tracking_uri, runs.experiment_id, parent, study, tags, overrides, sweep.storage,
+                         base_config=base.config if base else None)
+    info = {"study": study.key, "lineage": runs.lineage, "base_run_id": tags["base_run_id"],
+            "source_dataset": tags["source_dataset"], "target_dataset": tags["target_dataset"]}
+    run_study(name=runs.attempt_name(study), storage=sweep.storage,
+              payload=payload(sweep, overrides, target_ref, sweep.hashes["target"], base_ref, base, info),
+              mode=study.mode, config=config, num_samples=spec.num_samples, seed=study.seed, logger=logger,
+              deadline_file=runs.deadline_file, resume=spec.resume)
+    if not runs.check_finished(study, spec.num_samples):
+        runs.cut_short(study)  # not done and no champion: --resume runs it again
+        return
+    log_importances(runs.client, runs.experiment_id, study, parent, config)
+    register_champion(runs.client, runs.experiment_id, spec.name, study, parent)
+    runs.mark_done(study)

@@ -1,0 +1,65 @@
+"""A study: one Optuna search of one mode at one target fraction and seed (or the base model).
+
+Every name derived from a study is made here, in one spelling: the MLflow stage tag and the resume
+state key (`key`), the Tune experiment directory, trial run names, the registered model, and the
+name of its parameter-importance artifact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODES = ("transfer", "scratch")
+BASE = "base"  # the mode of the stage-1 study (the base model, trained once on the source)
+
+
+@dataclass(frozen=True)
+class Study:
+    fraction: float  # data.target_fraction (1.0 for the base model)
+    mode: str  # "transfer", "scratch" or BASE
+    seed: int = 0  # the replicate: subset draw, initialisation and sampler seeds derive from it
+    fold: int | None = None  # outer cross-validation fold, when there is one
+
+    def __post_init__(self):
+        if self.mode not in (*MODES, BASE):
+            raise ValueError(f"mode must be one of {(*MODES, BASE)}, got {self.mode!r}")
+
+    @classmethod
+    def base(cls) -> "Study":
+        return cls(fraction=1.0, mode=BASE)
+
+    @property
+    def is_base(self) -> bool:
+        return self.mode == BASE
+
+    @property
+    def key(self) -> str:
+        """The MLflow stage tag and the resume-state key: "0.25/transfer/0" (or "base")."""
+        if self.is_base:
+            return BASE
+        fold = "" if self.fold is None else f"/k{self.fold}"
+        return f"{self.fraction:g}/{self.mode}/{self.seed}{fold}"
+
+    def tune_name(self, run_token: str, attempt: int = 0) -> str:
+        """The Tune experiment directory of this study's `attempt` (0: the first) in one sweep."""
+        if self.is_base:
+            name = f"{run_token}-base"
+        else:
+            fold = "" if self.fold is None else f"-k{self.fold}"
+            name = f"{run_token}-f{self.fraction:g}-{self.mode}-s{self.seed}{fold}"
+        return name if attempt == 0 else f"{name}-r{attempt}"
+
+    def trial_run_name(self, trial_id: str) -> str:
+        return f"{self.key.replace('/', '-')}-{trial_id}"
+
+    def registered_name(self, experiment: str) -> str:
+        """The registered model of this study's champions: `<experiment>-<mode>-<fraction>`."""
+        return registered_name(experiment, self.mode, self.fraction)
+
+    @property
+    def importance_name(self) -> str:
+        return f"importance_{self.key.replace('/', '_')}"
+
+
+def registered_name(experiment: str, mode: str, fraction: float) -> str:
+    return f"{experiment}-{mode}-{fraction:g}"
