@@ -14,6 +14,9 @@ import time
 from tl.atomic import write_file
 from tl.errors import TLError
 
+NAMED_OPTIONS = {"data.target_fraction": "--fraction", "train.epochs": "--epochs", "train.lr": "--lr",
+                 "train.seed": "--seed", "transfer.freeze_depth": "--freeze-depth"}
+
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="maximum epochs (train.epochs)")
@@ -76,8 +79,9 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args, **extra):
-    """The Config from --set and the named options (named options win)."""
-    from tl.config import Config
+    """The Config from --set and the named options (named options win); a bad value raises naming
+    its option (`--lr: must be > 0, got -1.0`) or its setting (`setting 'train.lr': ...`)."""
+    from tl.config import Config, SettingError
 
     overrides = {}
     for item in args.set:
@@ -87,11 +91,13 @@ def _config(args, **extra):
         overrides[key.strip()] = value.strip()
     named = {"data.target_fraction": args.fraction, "train.epochs": args.epochs, "train.lr": args.lr,
              "train.seed": args.seed, **extra}
-    overrides.update({k: v for k, v in named.items() if v is not None})
-    config = Config().override(overrides)
-    if not 0 < config.data.target_fraction <= 1:
-        raise TLError(f"--fraction must be in (0, 1], got {config.data.target_fraction}")
-    return config
+    named = {k: v for k, v in named.items() if v is not None}
+    try:
+        return Config().override({**overrides, **named})
+    except SettingError as error:
+        if error.key in named:
+            raise TLError(f"{NAMED_OPTIONS[error.key]}: {error.problem}") from None
+        raise
 
 
 def _check_out_dir(path: str) -> None:
