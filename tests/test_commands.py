@@ -95,7 +95,7 @@ def test_bad_input_is_a_one_line_error(workspace, tmp_path, capsys):
     data, base = str(workspace / "base_data"), str(workspace / "base")
     out = str(tmp_path / "out")
     for fraction in ("0", "1.5"):
-        _fails(capsys, ["train", "--data", data, "--out", out, "--fraction", fraction], "--fraction must be in (0, 1]")
+        _fails(capsys, ["train", "--data", data, "--out", out, "--fraction", fraction], "--fraction: must be in (0, 1]")
     _fails(capsys, ["train", "--data", data, "--out", out, "--set", "train.nope=1"], "unknown setting 'train.nope'")
     _fails(capsys, ["evaluate", "--model", str(tmp_path / "absent"), "--data", data], "no such MODEL_DIR")
     _fails(capsys, ["transfer", "--base", base, "--data", str(workspace / "slsn_data"), "--fraction", "1",

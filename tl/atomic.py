@@ -1,4 +1,8 @@
-"""Outputs that appear whole or not at all: a failed write never leaves a partial file or directory."""
+"""Outputs that appear whole or not at all: a failed write never leaves a partial file or directory.
+
+Commands check their output paths before any work (tl/paths.py); the errors raised here are the
+last line of defence (a path that changed meanwhile), still one line and no partial output.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +22,11 @@ def staged_directory(path: str, marker: str, kind: str):
     """
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".tl-partial-", dir=parent)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".tl-partial-", dir=parent)
+    except OSError as error:
+        raise TLError(f"{path}: cannot write here ({error.strerror or error})") from None
     try:
         yield staging
         if os.path.exists(path):
@@ -35,12 +42,14 @@ def staged_directory(path: str, marker: str, kind: str):
 def write_file(path: str, write, mode: str) -> None:
     """Call write(handle) on a hidden sibling of `path`, then move it into place."""
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     partial = os.path.join(directory, f".{os.path.basename(path)}.partial")
     try:
+        os.makedirs(directory, exist_ok=True)
         with open(partial, mode) as handle:
             write(handle)
         os.replace(partial, path)
+    except OSError as error:
+        raise TLError(f"{path}: cannot write here ({error.strerror or error})") from None
     finally:
         if os.path.exists(partial):
             os.remove(partial)

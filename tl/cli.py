@@ -1,6 +1,8 @@
 """The `tl` command. Each subcommand lives in its own module, imported only when it runs.
 
 A module named in COMMANDS provides `add_arguments(parser)` and `run(args) -> int`.
+Bad input, whether argparse's or a TLError, is one line on stderr and exit status 2; options must
+be spelled out (no abbreviations: `--fraction` is never read as `--fractions`).
 """
 
 from __future__ import annotations
@@ -23,13 +25,20 @@ COMMANDS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line, like TLError's."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with `only`, just that subcommand's module is imported (fast start-up)."""
-    parser = argparse.ArgumentParser(prog="tl", description=__doc__.splitlines()[0])
+    parser = Parser(prog="tl", description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"tl {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         if only not in (None, name):
             continue
         module = importlib.import_module(module_name)

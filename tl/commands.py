@@ -1,6 +1,8 @@
 """`tl train`, `tl transfer`, `tl evaluate`, `tl predict` (DESIGN.md section 4).
 
 Imported to build the parser: torch and the training code are imported inside the run functions.
+Every run function checks its settings and output paths before any work (tl/config.py,
+tl/paths.py), and an empty result (nothing to score or predict) is an error, not a success.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import time
 
 from tl.atomic import write_file
 from tl.errors import TLError
+from tl.paths import check_output
+
+NAMED_OPTIONS = {"data.target_fraction": "--fraction", "train.epochs": "--epochs", "train.lr": "--lr",
+                 "train.seed": "--seed", "transfer.freeze_depth": "--freeze-depth"}
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -31,11 +37,14 @@ def _add_threads_option(parser: argparse.ArgumentParser) -> None:
                              "and several runs can share a machine)")
 
 
+def _check_threads(args) -> None:
+    if args.threads < 1:
+        raise TLError(f"--threads must be >= 1, got {args.threads}")
+
+
 def _set_threads(args) -> None:
     import torch
 
-    if args.threads < 1:
-        raise TLError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
 
 
@@ -76,8 +85,9 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args, **extra):
-    """The Config from --set and the named options (named options win)."""
-    from tl.config import Config
+    """The Config from --set and the named options (named options win); a bad value raises naming
+    its option (`--lr: must be > 0, got -1.0`) or its setting (`setting 'train.lr': ...`)."""
+    from tl.config import Config, SettingError
 
     overrides = {}
     for item in args.set:
@@ -87,17 +97,13 @@ def _config(args, **extra):
         overrides[key.strip()] = value.strip()
     named = {"data.target_fraction": args.fraction, "train.epochs": args.epochs, "train.lr": args.lr,
              "train.seed": args.seed, **extra}
-    overrides.update({k: v for k, v in named.items() if v is not None})
-    config = Config().override(overrides)
-    if not 0 < config.data.target_fraction <= 1:
-        raise TLError(f"--fraction must be in (0, 1], got {config.data.target_fraction}")
-    return config
-
-
-def _check_out_dir(path: str) -> None:
-    if os.path.exists(path) and not os.path.exists(os.path.join(path, "model.json")) \
-            and (not os.path.isdir(path) or os.listdir(path)):
-        raise TLError(f"{path}: exists and is not a tl MODEL_DIR; refusing to replace it")
+    named = {k: v for k, v in named.items() if v is not None}
+    try:
+        return Config().override({**overrides, **named})
+    except SettingError as error:
+        if error.key in named:
+            raise TLError(f"{NAMED_OPTIONS[error.key]}: {error.problem}") from None
+        raise
 
 
 def _print_dropped(dropped: dict) -> None:
@@ -114,12 +120,14 @@ def run_transfer(args) -> int:
 
 
 def _train(args, config, base: str | None) -> int:
+    _check_threads(args)
+    check_output(args.out, "--out", directory=True, inputs={"--data": args.data, "--base": base},
+                 marker="model.json", kind="tl MODEL_DIR")
     from tl.evaluation import evaluate, format_summary
     from tl.experiment import prepare
     from tl.modeldir import save_model_dir
     from tl.training import fit
 
-    _check_out_dir(args.out)
     _set_threads(args)
     start = time.time()
     prepared = prepare(config, args.data, base_model_dir=base)
@@ -144,6 +152,15 @@ def _train(args, config, base: str | None) -> int:
     print(format_summary(metrics["test"]))
     print(f"wrote {args.out} in {time.time() - start:.1f} s")
     return 0
+
+
+def _check_inputs(args, out: str | None, flag: str) -> None:
+    """evaluate/predict: the options and the output file (if any), before anything is loaded."""
+    _check_threads(args)
+    if args.days is not None and not args.days >= 0:
+        raise TLError(f"--days must be >= 0, got {args.days!r}")
+    if out is not None:
+        check_output(out, flag, directory=False, inputs={"--model": args.model, "--data": args.data})
 
 
 def _load_encoded(args):
@@ -171,7 +188,10 @@ def _load_encoded(args):
 def run_evaluate(args) -> int:
     from tl.evaluation import evaluate, format_summary, json_safe
 
+    _check_inputs(args, args.json, "--json")
     loaded, encoded = _load_encoded(args)
+    if not (encoded.labels >= 0).any():
+        raise TLError(f"--data {args.data} --split {args.split}: no object to score ({_why_empty(encoded)})")
     metrics = evaluate(loaded.model, encoded, loaded.classes)
     metrics.update(split=args.split, days=args.days, dropped=encoded.dropped)
     if metrics["n_unknown_class"]:
@@ -188,7 +208,10 @@ def run_predict(args) -> int:
 
     from tl.evaluation import predict_proba
 
+    _check_inputs(args, args.out, "--out")
     loaded, encoded = _load_encoded(args)
+    if len(encoded) == 0:
+        raise TLError(f"--data {args.data} --split {args.split}: no object to predict ({_why_empty(encoded)})")
     proba = predict_proba(loaded.model, encoded)
     table = pd.DataFrame(proba, columns=loaded.classes)
     table.insert(0, "object_id", encoded.object_ids)
@@ -196,3 +219,10 @@ def run_predict(args) -> int:
     write_file(args.out, lambda f: table.to_parquet(f, index=False), "wb")
     print(f"wrote {len(table)} predictions to {args.out}")
     return 0
+
+
+def _why_empty(encoded) -> str:
+    unknown = int((encoded.labels < 0).sum())
+    reasons = [f"{unknown} of a class the model lacks"] if unknown else []
+    reasons += [f"{n} left out: {reason}" for reason, n in encoded.dropped.items()]
+    return "; ".join(reasons) or "the split has no objects"

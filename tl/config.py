@@ -2,12 +2,17 @@
 
     config = Config().override({"train.lr": 3e-4, "transfer.freeze_depth": 2})
 
-The dotted names are also the Ray Tune search keys and the MLflow params. Unknown keys raise.
+The dotted names are also the Ray Tune search keys and the MLflow params. Unknown keys, values
+that cannot be cast and values out of range raise TLError (a SettingError naming the setting),
+e.g. "setting 'train.lr': must be > 0, got -1.0". Every Config is checked against RULES when it
+is built, so `Config().override(overrides)` is also the way to validate a dict of dotted
+overrides up front (before a sweep starts, say).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +61,10 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
 
+    def __post_init__(self):
+        for key, value in self.flat().items():
+            check_setting(key, value)
+
     def flat(self) -> dict[str, Any]:
         """{"section.key": value} for every setting."""
         return {
@@ -65,7 +74,8 @@ class Config:
         }
 
     def override(self, overrides: dict[str, Any]) -> "Config":
-        """A copy with dotted overrides applied; unknown keys and uncastable values raise TLError."""
+        """A copy with dotted overrides applied; an unknown key raises TLError, an uncastable or
+        out-of-range value SettingError (a TLError)."""
         defaults = self.flat()
         sections = {s.name: {} for s in dataclasses.fields(self)}
         for key, value in overrides.items():
@@ -83,13 +93,82 @@ class Config:
         return cls().override(flat)
 
 
+class SettingError(TLError):
+    """A setting of the wrong type or out of range; `problem` is the message without the name."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"setting {key!r}: {problem}")
+        self.key, self.problem = key, problem
+
+
+MAX_SEED = 2**32 - 1  # numpy's legacy seed range; torch reseeds with seed * 100_003 + epoch (< 2**64)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The values a setting allows: a range (each end closed or open) or a tuple of choices."""
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple = ()
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not allowed, or None."""
+        if self.choices:
+            return None if value in self.choices else f"must be one of {', '.join(self.choices)}, got {value!r}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number, got {value}"
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if not (too_low or too_high):
+            return None
+        if self.high is None:
+            return f"must be {'>' if self.low_open else '>='} {self.low}, got {value!r}"
+        return (f"must be in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+                f", got {value!r}")
+
+
+_AT_LEAST_1 = Rule(low=1)
+_SEED = Rule(low=0, high=MAX_SEED)
+
+RULES: dict[str, Rule] = {  # one per setting; Config.__post_init__ applies them
+    "data.target_fraction": Rule(low=0, high=1, low_open=True),
+    "data.seed": _SEED,
+    "data.max_length": _AT_LEAST_1,
+    "model.gru_hidden": _AT_LEAST_1,
+    "model.gru_layers": _AT_LEAST_1,
+    "model.metadata_hidden": _AT_LEAST_1,
+    "model.dense_hidden": _AT_LEAST_1,
+    "model.dense_second": _AT_LEAST_1,
+    "model.dropout": Rule(low=0, high=1, high_open=True),
+    "train.lr": Rule(low=0, low_open=True),
+    "train.weight_decay": Rule(low=0),
+    "train.epochs": _AT_LEAST_1,
+    "train.batch_size": _AT_LEAST_1,
+    "train.class_weight_power": Rule(low=0),
+    "train.patience": _AT_LEAST_1,
+    "train.early_stopping_metric": Rule(choices=("val_macro_f1", "val_loss")),
+    "train.seed": _SEED,
+    "transfer.freeze_depth": Rule(low=0),  # the upper bound depends on the model: tl.transfer.freeze
+    "transfer.pretrained_lr_scale": Rule(low=0, low_open=True),
+}
+
+
+def check_setting(key: str, value: Any) -> None:
+    """Raise SettingError unless RULES[key] allows `value` (a float must also be finite)."""
+    problem = RULES[key].problem(value)
+    if problem:
+        raise SettingError(key, problem)
+
+
 def _cast(key: str, value: Any, kind: type) -> Any:
     if kind is bool and isinstance(value, str):
         return value.lower() in ("1", "true", "yes")
     try:
         cast = kind(value)
-    except (TypeError, ValueError):
-        raise TLError(f"setting {key!r}: cannot use {value!r} as {kind.__name__}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise SettingError(key, f"cannot use {value!r} as {kind.__name__}") from None
     if kind is int and isinstance(value, float) and cast != value:
-        raise TLError(f"setting {key!r}: {value!r} is not an integer")
+        raise SettingError(key, f"{value!r} is not an integer")
     return cast

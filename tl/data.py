@@ -70,8 +70,16 @@ class Dataset:
 
 def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
     if "://" in str(path):
-        return pafs.FileSystem.from_uri(str(path))
+        try:
+            return pafs.FileSystem.from_uri(str(path))
+        except (pa.ArrowException, OSError, ValueError) as error:
+            raise TLError(f"{path}: cannot open ({_first_line(error)})") from None
     return pafs.LocalFileSystem(), os.path.abspath(path)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 def _check_columns(df: pd.DataFrame, columns: dict[str, str], where: str) -> pd.DataFrame:
@@ -118,6 +126,12 @@ def validate(dataset: Dataset, where: str = "dataset") -> Dataset:
         row = int(np.flatnonzero(orphans.to_numpy())[0])
         raise TLError(f"{where}/observations.parquet: row {row}: object_id "
                       f"{observations['object_id'].iloc[row]!r} is not in objects.parquet")
+    for name in ("redshift", "mwebv"):  # NaN means unknown; infinite is an error
+        bad = np.isinf(objects[name].to_numpy())
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise TLError(f"{where}/objects.parquet: column {name!r} row {row}: infinite "
+                          "(use NaN for an unknown value)")
     for name in ("mjd", "flux", "flux_err"):
         bad = ~np.isfinite(observations[name].to_numpy())
         if bad.any():
@@ -139,7 +153,10 @@ def _check_values(df: pd.DataFrame, column: str, allowed: set[str], where: str) 
 def read_dataset(path: str) -> Dataset:
     """Read and check a canonical data set directory (local path or URI)."""
     fs, base = _filesystem(path)
-    info = fs.get_file_info(base)
+    try:
+        info = fs.get_file_info(base)
+    except (pa.ArrowException, OSError) as error:  # e.g. an unreachable s3:// bucket
+        raise TLError(f"{path}: cannot reach ({_first_line(error)})") from None
     if info.type != pafs.FileType.Directory:
         raise TLError(f"{path}: not a data set directory (expected objects.parquet, observations.parquet, dataset.json)")
     tables = {}
@@ -150,7 +167,7 @@ def read_dataset(path: str) -> Dataset:
         try:
             tables[name] = pads.dataset(file_path, filesystem=fs, format="parquet").to_table()
         except (pa.ArrowInvalid, OSError) as error:
-            raise TLError(f"{path}/{name}: unreadable Parquet ({str(error).splitlines()[0]})") from None
+            raise TLError(f"{path}/{name}: unreadable Parquet ({_first_line(error)})") from None
     try:
         with fs.open_input_stream(f"{base}/dataset.json") as stream:
             meta = json.loads(stream.read().decode())

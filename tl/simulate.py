@@ -23,8 +23,10 @@ import numpy as np
 import pandas as pd
 
 from tl import lightcurve_models as lc
+from tl.config import MAX_SEED
 from tl.data import Dataset, assign_splits, write_dataset
 from tl.errors import TLError
+from tl.paths import check_output
 from tl.surveys import (BAND_BY_NAME, SurveyModel, flux_error, magnitude_to_flux, schedule_visits,
                         survey_model)
 from tl.taxonomy import CLASSES
@@ -322,6 +324,8 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
         raise TLError("--bts-like applies the ZTF Bright Transient Survey cut: use --survey ztf")
     if n < 1 or shards < 1:
         raise TLError(f"--n and --shards must be >= 1 (got n={n}, shards={shards})")
+    if not 0 <= seed <= MAX_SEED:
+        raise TLError(f"--seed must be in [0, {MAX_SEED}], got {seed}")
     mix = class_mix if isinstance(class_mix, dict) else parse_class_mix(class_mix)
     quotas = class_quotas(n, mix)
     tasks = [(survey, q, seed, k, bts_like, alerts_only)
@@ -383,6 +387,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output(args.out, "--out", directory=True, marker="dataset.json", kind="tl data set")
     started = time.perf_counter()
     dataset = simulate(args.survey, args.n, args.seed, bts_like=args.bts_like,
                        alerts_only=args.alerts_only, class_mix=args.class_mix, shards=args.shards,

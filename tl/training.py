@@ -128,9 +128,6 @@ def fit(prepared, *, report: Callable | None = None, wrap_model: Callable | None
     from tqdm.auto import tqdm
 
     train_config = prepared.config.train
-    if train_config.early_stopping_metric not in ("val_macro_f1", "val_loss"):
-        raise TLError(f"train.early_stopping_metric must be val_macro_f1 or val_loss, "
-                      f"got {train_config.early_stopping_metric!r}")
     if len(prepared.val) == 0:
         raise TLError("the val split has no objects: early stopping needs one")
     torch.manual_seed(train_config.seed)  # dropout

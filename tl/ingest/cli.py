@@ -6,8 +6,10 @@ import argparse
 import os
 import time
 
+from tl.config import MAX_SEED
 from tl.errors import TLError
 from tl.ingest import FORMATS, ingest
+from tl.paths import check_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not os.path.exists(args.src):
         raise TLError(f"--src {args.src}: no such file or directory")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise TLError(f"--seed must be in [0, {MAX_SEED}], got {args.seed}")
+    check_output(args.out, "--out", directory=True, inputs={"--src": args.src}, marker="dataset.json",
+                 kind="tl data set")
     start = time.perf_counter()
     dataset = ingest(args.format, args.src, args.out, seed=args.seed)
     seconds = time.perf_counter() - start

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -46,7 +47,8 @@ def read_csv(path: str, columns: list[str], skiprows: int = 0, **options) -> pd.
         raise TLError(f"{path}: no such file")
     try:
         frame = pd.read_csv(path, skiprows=skiprows, **options)
-    except (OSError, UnicodeDecodeError, EOFError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error, pd.errors.ParserError,
+            pd.errors.EmptyDataError) as error:  # zlib.error: a corrupt .gz
         raise TLError(f"{path}: unreadable CSV ({first_line(error)})") from None
     require_columns(frame.columns, columns, path)
     frame = frame[columns].copy()
