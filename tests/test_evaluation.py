@@ -73,3 +73,23 @@ def test_predict_proba_rows_sum_to_one():
     proba = predict_proba(model, dataset, batch_size=2)
     assert proba.shape == (3, 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_prediction_table_holds_each_objects_probabilities_and_true_class():
+    import torch
+
+    from tl.config import Config
+    from tl.evaluation import predict_proba, prediction_table
+    from tl.experiment import prepare
+    from toy import make_toy_dataset
+
+    prepared = prepare(Config().override({"model.gru_hidden": 8, "model.gru_layers": 1, "data.max_length": 30}),
+                       make_toy_dataset(6))
+    torch.manual_seed(0)
+    table = prediction_table(prepared.model, {"val": prepared.val, "test": prepared.test}, prepared.classes)
+    test = table[table["split"] == "test"]
+    assert list(test["object_id"]) == prepared.test.object_ids
+    assert list(test["label"]) == [prepared.classes[i] for i in prepared.test.labels.tolist()]
+    proba = test[[f"p_{c}" for c in prepared.classes]].to_numpy()
+    assert abs(proba - predict_proba(prepared.model, prepared.test)).max() < 1e-6
+    assert len(table) == len(prepared.val) + len(prepared.test)

@@ -94,3 +94,19 @@ def test_asha_prunes_only_studies_with_a_population_to_compare():
     config = Config()
     assert make_scheduler(MIN_TRIALS_TO_PRUNE - 1, config) is None
     assert isinstance(make_scheduler(MIN_TRIALS_TO_PRUNE, config), ASHAScheduler)
+
+
+def test_auto_executor_is_tune_for_one_worker_on_a_fixed_cluster_only():
+    from tl.sweep.resources import choose_executor
+
+    assert choose_executor("auto", 1, autoscaling=False) == "tune"
+    assert choose_executor("auto", 2, autoscaling=False) == "train"
+    assert choose_executor("auto", 1, autoscaling=True) == "train"
+    assert choose_executor("train", 1, autoscaling=False) == "train"
+    with pytest.raises(TLError, match="--executor tune runs 1 worker"):
+        choose_executor("tune", 2, autoscaling=False)
+
+
+def test_tune_trials_take_no_driver_cpu_so_two_fit_on_two_cpus():
+    assert plan_resources({"CPU": 2.0}, workers=1, driver_cpus=0.0).max_concurrent == 2
+    assert plan_resources({"CPU": 2.0}, workers=1).max_concurrent == 1  # a train trial's driver takes 0.1

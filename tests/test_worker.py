@@ -192,3 +192,32 @@ def test_ddp_two_workers_batch_b_equals_one_worker_batch_2b(ray_session):
         np.testing.assert_allclose(value.numpy(), expected[name].numpy(), atol=1e-6, rtol=1e-5, err_msg=name)
     initial = prepare(Config().override(common), dataset).model.state_dict()
     assert any(not torch.allclose(initial[name], value) for name, value in expected.items())  # it moved
+
+
+@pytest.mark.slow
+def test_both_executors_give_the_same_metrics_in_a_real_study_and_train_runs_ddp(ray_session):
+    """The same 1-trial study (the default point, same seed) under `tune` and `train` (1 worker)
+    reports the same metrics; `train` with 2 DDP workers completes the study too."""
+    import ray
+    from ray import tune
+
+    from tl.sweep.executors import TrialPayload
+    from tl.sweep.resources import TrialResources
+    from tl.sweep.search import run_study
+
+    target = ray.put(make_toy_dataset(12))
+    results = {}
+    for executor, workers in (("tune", 1), ("train", 1), ("train", 2)):
+        resources = TrialResources(workers, 1.0, 0.0, 0.0 if executor == "tune" else 0.1, 1)
+        payload = TrialPayload(overrides=TINY, target=target, target_hash="toy-12", base_model=None, base_hash=None,
+                               storage=str(ray_session / "executors"), resources=resources, executor=executor,
+                               max_failures=0)
+        grid = run_study(name=f"executors-{executor}-{workers}", storage=payload.storage, payload=payload,
+                         mode="scratch", config=Config().override(TINY), num_samples=1, seed=0,
+                         logger=tune.Callback(), deadline_file=None, resume=False)
+        (result,) = list(grid)
+        assert result.error is None and result.metrics["final"] == 1.0
+        results[executor, workers] = result.metrics
+    for key in ("val_macro_f1", "val_loss", "test_macro_f1", "test_balanced_accuracy", "epoch"):
+        assert results["tune", 1][key] == pytest.approx(results["train", 1][key], abs=1e-9), key
+    assert 0.0 <= results["train", 2]["test_macro_f1"] <= 1.0

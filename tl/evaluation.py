@@ -117,3 +117,21 @@ def format_summary(metrics: dict) -> str:
     for name, row in zip(metrics["classes"], metrics["confusion"]):
         lines.append(f"{name:<{width}} " + " ".join(f"{v:>7d}" for v in row))
     return "\n".join(lines)
+
+
+def prediction_table(model, splits: dict, classes: list[str]):
+    """Per-object probabilities of `model` on each EncodedDataset in `splits` ({"val": ..., "test":
+    ...}): a DataFrame with split, object_id, label (the true class, None if the model lacks it),
+    one `p_<class>` column per class. What paired bootstraps over objects are computed from."""
+    import pandas as pd
+
+    frames = []
+    for split, dataset in splits.items():
+        proba = predict_proba(model, dataset)
+        labels = dataset.labels.numpy()
+        frame = pd.DataFrame({"split": split, "object_id": dataset.object_ids,
+                              "label": [classes[i] if i >= 0 else None for i in labels]})
+        for index, name in enumerate(classes):
+            frame[f"p_{name}"] = proba[:, index] if len(proba) else []
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

@@ -13,7 +13,7 @@ import sys
 
 from tl.errors import TLError
 from tl.sweep.driver import run_sweep
-from tl.sweep.executors import EXECUTORS
+from tl.sweep.resources import EXECUTORS
 from tl.sweep.spec import Simulation, SweepSpec
 
 # --smoke-test: the real configuration shrunk to minutes on 2 CPUs.

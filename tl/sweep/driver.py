@@ -21,9 +21,8 @@ from tl.errors import TLError
 from tl.simulate import simulate
 from tl.sweep import tracking
 from tl.sweep.deadline import deadline_passed, write_deadline
-from tl.sweep.executors import EXECUTORS, choose_executor
 from tl.sweep.report import summarize
-from tl.sweep.resources import plan_resources
+from tl.sweep.resources import DRIVER_CPUS, EXECUTORS, choose_executor, is_autoscaling, plan_resources
 from tl.sweep.runs import SweepRuns, dataset_tag
 from tl.sweep.spec import Simulation, SweepSpec
 from tl.sweep.stages import SweepContext, base_model, study_stage
@@ -46,9 +45,10 @@ def run_sweep(spec: SweepSpec) -> dict:
 
     if not ray.is_initialized():
         start_ray(spec.address, **({"num_cpus": spec.num_cpus} if spec.num_cpus and not spec.address else {}))
-    resources = plan_resources(ray.cluster_resources(), spec.workers_per_trial, spec.gpus_per_worker,
-                               driver_resource=os.environ.get("TL_DRIVER_RESOURCE"))
-    executor = choose_executor(spec.executor, resources)
+    cluster, driver_resource = ray.cluster_resources(), os.environ.get("TL_DRIVER_RESOURCE")
+    executor = choose_executor(spec.executor, spec.workers_per_trial, is_autoscaling(cluster, driver_resource))
+    resources = plan_resources(cluster, spec.workers_per_trial, spec.gpus_per_worker,
+                               driver_cpus=0.0 if executor == "tune" else DRIVER_CPUS, driver_resource=driver_resource)
     print(f"tl sweep: {resources.max_concurrent} trial(s) at a time, {resources.workers} worker(s) each with "
           f"{resources.cpus_per_worker:g} CPU and {resources.gpus_per_worker:g} GPU, executor {executor}")
     lineage = tracking.lineage_tags(hashes)
@@ -88,6 +88,8 @@ def check_spec(spec: SweepSpec) -> None:
         raise TLError(f"--modes {','.join(spec.modes)!r}: give one or both of {', '.join(MODES)}")
     if spec.executor not in EXECUTORS:
         raise TLError(f"--executor {spec.executor!r}: give one of {', '.join(EXECUTORS)}")
+    if spec.executor == "tune" and spec.workers_per_trial != 1:
+        raise TLError(f"--executor tune runs 1 worker per trial, got --workers-per-trial {spec.workers_per_trial}")
     for flag, value, least in (("--seeds", spec.seeds, 1), ("--num-samples", spec.num_samples, 1),
                                ("--workers-per-trial", spec.workers_per_trial, 1)):
         if value < least:

@@ -7,7 +7,8 @@
   between trials, with the encoded data cached per process: no worker group to start.
 
 `auto` picks `tune` for 1-worker trials on a fixed cluster and `train` otherwise (more workers, or
-an autoscaling cluster whose head runs the trial drivers: there a trial must ask for workers).
+an autoscaling cluster whose head runs the trial drivers: there a trial must ask for workers);
+see tl.sweep.resources.choose_executor.
 """
 
 from __future__ import annotations
@@ -20,12 +21,8 @@ import ray.tune
 import torch
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from tl.errors import TLError
 from tl.sweep.resources import TrialResources
 from tl.sweep.worker import TuneSession, run_trial_body, train_loop_per_worker
-
-EXECUTORS = ("auto", "train", "tune")
-
 
 @dataclass(frozen=True)
 class TrialPayload:
@@ -46,17 +43,6 @@ class TrialPayload:
         return {"overrides": {**self.overrides, **searched}, "target": self.target,
                 "target_hash": self.target_hash, "base_model": self.base_model,
                 "base_hash": self.base_hash, "info": self.info}
-
-
-def choose_executor(name: str, resources: TrialResources) -> str:
-    """The executor `name` ("auto", "train" or "tune") stands for with these trial resources."""
-    if name not in EXECUTORS:
-        raise TLError(f"--executor {name!r}: give one of {', '.join(EXECUTORS)}")
-    if name == "auto":
-        return "tune" if resources.workers == 1 and not resources.driver_resource else "train"
-    if name == "tune" and resources.workers != 1:
-        raise TLError(f"--executor tune runs 1 worker per trial, got --workers-per-trial {resources.workers}")
-    return name
 
 
 def trial_resources(payload: TrialPayload) -> dict:

@@ -100,7 +100,8 @@ def make_scheduler(num_samples: int, config: Config):
 
 
 def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | None, config: Config,
-              num_samples: int, seed: int, logger, deadline_file: str | None, resume: bool):
+              num_samples: int, seed: int, logger, deadline_file: str | None, resume: bool,
+              callbacks: tuple = ()):
     """Fit (or, with `resume`, restore and continue) one Tune study; returns its ResultGrid.
 
     mode None runs the configuration as is, once (the base model); otherwise OptunaSearch (TPE,
@@ -108,6 +109,7 @@ def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | Non
     (make_scheduler). `config` holds the study's fixed settings with the model shape the trials
     build (for transfer: the base model's). `deadline_file`: the study stops when the deadline
     written there passes (tl.sweep.deadline). Tune reuses trial actors (the `tune` executor's cache).
+    `callbacks`: more Tune callbacks next to the MLflow `logger` (e.g. a benchmark's clock).
     """
     function = trainable(payload)
     path = f"{storage.rstrip('/')}/{name}"
@@ -125,8 +127,9 @@ def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | Non
         tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler,
                                     num_samples=num_samples if mode else 1,
                                     max_concurrent_trials=concurrent, reuse_actors=True),
-        run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=[logger],
+        run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=[logger, *callbacks],
                                   stop=DeadlineStopper(deadline_file) if deadline_file else None,
-                                  failure_config=tune.FailureConfig(max_failures=0)),
+                                  failure_config=tune.FailureConfig(max_failures=0),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
     )
     return tuner.fit()

@@ -178,9 +178,10 @@ def confusion_figure(confusion, classes, title: str):
 
 
 def log_trial_artifacts(client, run_id: str, checkpoint_dir: str, title: str) -> None:
-    """Log a finished trial's final checkpoint (a MODEL_DIR and evaluation.json) to `run_id`:
-    model_dir/, config.json and confusion_matrix.png (about 0.1 s; the mlflow.pytorch model, which
-    costs several times that, is logged for champions only: log_pytorch_model)."""
+    """Log a finished trial's final checkpoint (a MODEL_DIR, evaluation.json, predictions.csv) to
+    `run_id`: model_dir/, config.json, predictions.csv (per-object val and test probabilities) and
+    confusion_matrix.png (about 0.1 s; the mlflow.pytorch model, which costs several times that, is
+    logged for champions only: log_pytorch_model)."""
     import matplotlib.pyplot as plt
 
     model_dir = os.path.join(checkpoint_dir, "model")
@@ -190,6 +191,9 @@ def log_trial_artifacts(client, run_id: str, checkpoint_dir: str, title: str) ->
         config = json.load(stream)["config"]
     client.log_artifacts(run_id, model_dir, "model_dir")
     log_json(client, run_id, config, "config.json")
+    predictions = os.path.join(checkpoint_dir, "predictions.csv")
+    if os.path.exists(predictions):
+        client.log_artifact(run_id, predictions)
     figure = confusion_figure(evaluation["confusion"], evaluation["classes"], title)
     client.log_figure(run_id, figure, "confusion_matrix.png")
     plt.close(figure)

@@ -32,7 +32,7 @@ import ray.tune
 import torch
 
 from tl.config import Config
-from tl.evaluation import evaluate
+from tl.evaluation import evaluate, prediction_table
 from tl.experiment import PreparedData, prepare, prepare_data
 from tl.modeldir import save_model_dir
 from tl.training import fit
@@ -40,6 +40,7 @@ from tl.training import fit
 STATE_FILE = "train_state.pt"  # per-epoch checkpoint: fit()'s resume state
 MODEL_DIR = "model"  # final checkpoint: a MODEL_DIR and the test evaluation
 EVALUATION_FILE = "evaluation.json"
+PREDICTIONS_FILE = "predictions.csv"  # per-object val and test probabilities (tl.evaluation.prediction_table)
 CACHED_ENCODINGS = 4  # encoded (data, base, data settings) kept per process
 
 
@@ -172,6 +173,8 @@ def run_trial_body(loop_config: dict, session) -> None:
                            info=loop_config.get("info", {}))
             with open(os.path.join(directory, EVALUATION_FILE), "w") as stream:
                 json.dump({"metrics": metrics, "evaluation": evaluation}, stream, default=float)
+            prediction_table(result.model, {"val": prepared.val, "test": prepared.test},
+                             prepared.classes).to_csv(os.path.join(directory, PREDICTIONS_FILE), index=False)
         session.report(metrics, directory if session.rank == 0 else None, "final")
 
 
