@@ -137,3 +137,72 @@ def test_write_refuses_to_replace_a_foreign_directory(tmp_path):
     with pytest.raises(TLError, match="not a tl data set"):
         write_dataset(make_toy_dataset(n_per_class=3), tmp_path / "precious")
     assert (tmp_path / "precious" / "thesis.tex").read_text() == "x"
+
+
+def fold_objects(n_per_class=(40, 17, 7, 3)):
+    import pandas as pd
+
+    rows = [{"object_id": f"{label}-{i}", "label": label} for label, n in zip("ABCD", n_per_class) for i in range(n)]
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=3).reset_index(drop=True)  # order must not matter
+
+
+def test_outer_folds_test_every_object_exactly_once_and_are_stratified():
+    from tl.data import assign_folds, fold_split
+
+    objects = fold_objects()
+    k = 5
+    tested = []
+    for fold in range(k):
+        split = fold_split(objects, k, fold)
+        tested += list(objects.loc[split == "test", "object_id"])
+    assert sorted(tested) == sorted(objects["object_id"])  # every object in exactly one test fold
+    folds = assign_folds(objects, k)
+    sizes = folds.value_counts()
+    assert sizes.max() - sizes.min() <= 1
+    for label, group in objects.groupby("label"):
+        per_fold = folds[group.index].value_counts().reindex(range(k), fill_value=0)
+        assert per_fold.max() - per_fold.min() <= 1, label  # each class spread as evenly as it can be
+    reordered = objects.sample(frac=1.0, random_state=7)
+    assert (assign_folds(reordered, k).loc[objects.index] == folds).all()  # depends on ids, not order
+
+
+def test_a_folds_val_and_train_never_hold_its_test_objects_and_fractions_nest_within_it():
+    from tl.data import fold_split, subsample_train
+
+    objects = fold_objects()
+    for fold in range(5):
+        split = fold_split(objects, 5, fold)
+        assert set(split) == {"train", "val", "test"}
+        for label, group in objects.groupby("label"):  # each class with >= 2 outside the fold has val objects
+            outside = split[group.index] != "test"
+            if outside.sum() >= 2:
+                assert (split[group.index] == "val").sum() >= 1, (fold, label)
+        with_split = objects.assign(split=split.to_numpy())
+        kept = (subsample_train(with_split, f, seed=1) for f in (0.1, 0.5))
+        small, large = (set(part.loc[part["split"] == "train", "object_id"]) for part in kept)
+        test_ids = set(objects.loc[split == "test", "object_id"])
+        assert small <= large and not large & test_ids
+        assert (split == "val").sum() == pytest.approx(0.15 * len(objects), abs=len(set(objects["label"])))
+
+
+def test_fold_settings_are_checked():
+    from tl.config import Config
+
+    with pytest.raises(TLError, match="data.folds"):
+        Config().override({"data.folds": 1})
+    with pytest.raises(TLError, match="data.fold"):
+        Config().override({"data.folds": 5, "data.fold": 5})
+    assert Config().override({"data.folds": 5, "data.fold": 4}).data.fold == 4
+
+
+def test_a_run_on_a_fold_uses_that_folds_split():
+    from tl.config import Config
+    from tl.data import fold_split
+    from tl.experiment import prepare_data
+    from toy import make_toy_dataset
+
+    dataset = make_toy_dataset(10)
+    settings = {"data.folds": 3, "data.fold": 2, "data.max_length": 30}
+    encoded = prepare_data(Config().override(settings), dataset)
+    expected = dataset.objects.loc[fold_split(dataset.objects, 3, 2) == "test", "object_id"]
+    assert sorted(encoded.test.object_ids) == sorted(expected)

@@ -122,3 +122,57 @@ def test_every_name_of_a_study_derives_from_it():
     assert Study.base().key == "base" and Study.base().tune_name("abcd") == "abcd-base"
     with pytest.raises(ValueError):
         Study(0.5, "finetune")
+
+
+def test_seeds_mean_one_thing_each():
+    """Replicate r: one subset draw for every fraction and mode (nested, paired subsets), its own
+    initialisation per mode, and a sampler seed that no other study of the grid shares."""
+    grid = [Study(f, mode, seed, fold) for f in (0.02, 0.05, 1.0) for mode in ("transfer", "scratch")
+            for seed in range(3) for fold in (None, 0, 1)]
+    assert len({study.sampler_seed for study in grid}) == len(grid)
+    for study in grid:
+        assert study.subset_seed == study.seed
+        assert study.init_seed == Study(1.0, study.mode, study.seed).init_seed  # not tied to the fraction
+    assert len({Study(1.0, mode, seed).init_seed for mode in ("transfer", "scratch") for seed in range(3)}) == 6
+    overrides = Study(0.05, "scratch", 2, fold=1).overrides(folds=5)
+    assert overrides == {"data.target_fraction": 0.05, "data.seed": 2, "train.seed": Study(0.05, "scratch", 2).init_seed,
+                         "data.folds": 5, "data.fold": 1}
+    Config().override(overrides)  # valid settings
+
+
+@pytest.mark.parametrize("folds, fold", [(0, None), (3, 1)])
+def test_the_zero_shot_point_equals_evaluating_the_base_model_directly(tmp_path, folds, fold):
+    from tl.cli import main as tl_main
+    from tl.data import write_dataset
+    from tl.experiment import prepare
+    from tl.modeldir import save_model_dir
+    from tl.sweep.stages import zero_shot_stage
+    from tl.sweep.worker import pack_directory
+    from tl.training import fit
+    from toy import make_toy_dataset
+
+    tiny = {"train.epochs": 2, "model.gru_hidden": 8, "model.gru_layers": 1, "data.max_length": 30}
+    prepared = prepare(Config().override(tiny), make_toy_dataset(10, seed=1))
+    save_model_dir(str(tmp_path / "base"), prepared, fit(prepared).model)
+    target = make_toy_dataset(10, seed=2)
+    write_dataset(target, str(tmp_path / "target"), **target.meta)
+    archive = pack_directory(str(tmp_path / "base"))
+    base = BaseModel("base-run", archive, "d" * 64, Config().override(tiny))
+    sweep = make_sweep(tmp_path / "sweep", folds=folds)
+    zero_shot_stage(sweep, base, target, fold)
+    (run,) = tracking.find_runs(sweep.runs.client, sweep.runs.experiment_id, {tracking.ROLE: "zero_shot"})
+    zero_shot_stage(sweep, base, target, fold)  # done: not logged twice
+    assert len(tracking.find_runs(sweep.runs.client, sweep.runs.experiment_id, {tracking.ROLE: "zero_shot"})) == 1
+
+    direct_model = tmp_path / "base"
+    if folds:  # `tl evaluate` scores a fold model on its fold: give the base model that fold's settings
+        import json as json_module
+
+        description = json_module.loads((direct_model / "model.json").read_text())
+        description["config"].update({"data.folds": folds, "data.fold": fold})
+        (direct_model / "model.json").write_text(json_module.dumps(description))
+    assert tl_main(["evaluate", "--model", str(direct_model), "--data", str(tmp_path / "target"),
+                    "--json", str(tmp_path / "direct.json")]) == 0
+    direct = json.loads((tmp_path / "direct.json").read_text())
+    assert run.data.metrics["test_macro_f1"] == pytest.approx(direct["macro_f1"], abs=1e-12)
+    assert int(run.data.params["data.fold"]) == (fold or 0)

@@ -165,7 +165,7 @@ def _check_inputs(args, out: str | None, flag: str) -> None:
 
 def _load_encoded(args):
     """(loaded model, encoded data set) for evaluate/predict."""
-    from tl.data import read_dataset
+    from tl.data import read_dataset, splits_for
     from tl.encoding import check_bands, encode, truncate_days
     from tl.modeldir import load_model_dir
 
@@ -177,7 +177,8 @@ def _load_encoded(args):
     if loaded.trained_bands and unseen:
         print(f"note: bands {', '.join(unseen)} were not in the model's training data "
               "(read through their wavelength)")
-    dataset = dataset.split(args.split)
+    # A model trained on outer fold k (data.folds > 0) is scored on that fold's split.
+    dataset = splits_for(dataset, loaded.config.data.folds, loaded.config.data.fold).split(args.split)
     if args.days is not None:
         dataset = truncate_days(dataset, args.days)
     encoded = encode(dataset, loaded.classes, loaded.normalizer, loaded.config.data.max_length)

@@ -24,6 +24,8 @@ class DataConfig:
     target_fraction: float = 1.0  # fraction of the train split used (nested, stratified subsets)
     seed: int = 0  # seed of the target-fraction subset draw
     max_length: int = 200  # observations per light curve fed to the network (see encoding)
+    folds: int = 0  # outer cross-validation folds (tl.data.fold_split); 0: the data set's own split
+    fold: int = 0  # with folds: the fold that is the test split
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class Config:
     def __post_init__(self):
         for key, value in self.flat().items():
             check_setting(key, value)
+        if self.data.folds == 1:
+            raise SettingError("data.folds", "must be 0 (the data set's split) or >= 2, got 1")
+        if self.data.folds and self.data.fold >= self.data.folds:
+            raise SettingError("data.fold", f"must be < data.folds ({self.data.folds}), got {self.data.fold}")
 
     def flat(self) -> dict[str, Any]:
         """{"section.key": value} for every setting."""
@@ -136,6 +142,8 @@ RULES: dict[str, Rule] = {  # one per setting; Config.__post_init__ applies them
     "data.target_fraction": Rule(low=0, high=1, low_open=True),
     "data.seed": _SEED,
     "data.max_length": _AT_LEAST_1,
+    "data.folds": Rule(low=0),  # 1 is refused in Config.__post_init__ (nothing left to train on)
+    "data.fold": Rule(low=0),
     "model.gru_hidden": _AT_LEAST_1,
     "model.gru_layers": _AT_LEAST_1,
     "model.metadata_hidden": _AT_LEAST_1,

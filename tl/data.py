@@ -239,6 +239,57 @@ def assign_splits(objects: pd.DataFrame, seed: int, val_fraction: float = DEFAUL
     return split
 
 
+def assign_folds(objects: pd.DataFrame, k: int, seed: int = 0) -> pd.Series:
+    """Stratified, seeded outer cross-validation folds 0..k-1 for `objects` (aligned with it).
+
+    Per class, object ids are sorted, shuffled by (seed, class) and dealt to the folds in turn,
+    each class starting where the previous one stopped, so fold sizes differ by at most one and
+    every class is spread as evenly as it can be. Depends only on the (object_id, label) pairs.
+    """
+    folds = pd.Series(0, index=objects.index, dtype=int)
+    start = 0
+    for label, group in objects.groupby("label", sort=True):
+        ids = np.sort(group["object_id"].astype(str).to_numpy())
+        chosen = ids[_class_rng(seed, str(label), "fold").permutation(len(ids))]
+        by_id = pd.Series(group.index, index=group["object_id"].astype(str).to_numpy())
+        folds[by_id[chosen].to_numpy()] = (start + np.arange(len(ids))) % k
+        start = (start + len(ids)) % k
+    return folds
+
+
+def fold_split(objects: pd.DataFrame, k: int, fold: int, seed: int = 0,
+               val_fraction: float = DEFAULT_VAL_FRACTION) -> pd.Series:
+    """train/val/test for outer fold `fold` of `k` (a Series aligned with `objects`).
+
+    test = the objects of fold `fold` (assign_folds); val = a stratified `val_fraction` of all
+    objects drawn from the other folds (per class, seeded by (seed, class, fold)); train = the
+    rest. No test object of a fold is ever in its train or val split.
+    """
+    folds = assign_folds(objects, k, seed)
+    split = pd.Series("train", index=objects.index, dtype=object)
+    split[folds == fold] = "test"
+    rest = objects[folds != fold]
+    for label, group in rest.groupby("label", sort=True):
+        ids = np.sort(group["object_id"].astype(str).to_numpy())
+        chosen = ids[_class_rng(seed, f"{label}/{fold}", "fold-val").permutation(len(ids))]
+        n_val = max(1, round(len(ids) * val_fraction * k / (k - 1))) if len(ids) >= 2 else 0
+        by_id = pd.Series(group.index, index=group["object_id"].astype(str).to_numpy())
+        split[by_id[chosen[:n_val]].to_numpy()] = "val"
+    return split
+
+
+def with_fold(dataset: Dataset, k: int, fold: int, seed: int = 0) -> Dataset:
+    """`dataset` with its split column replaced by outer fold `fold` of `k` (fold_split)."""
+    objects = dataset.objects.assign(split=fold_split(dataset.objects, k, fold, seed).to_numpy())
+    return Dataset(objects, dataset.observations, dataset.meta)
+
+
+def splits_for(dataset: Dataset, folds: int, fold: int) -> Dataset:
+    """The train/val/test split a run with settings data.folds / data.fold uses: the data set's
+    own split column when folds is 0, else outer fold `fold` of `folds` (with_fold)."""
+    return with_fold(dataset, folds, fold) if folds else dataset
+
+
 def subsample_train(objects: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
     """Keep a stratified, seeded, nested `fraction` of the train split; val and test are untouched.
 

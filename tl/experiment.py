@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from tl.config import Config
-from tl.data import Dataset, read_dataset, subsample_train
+from tl.data import Dataset, read_dataset, splits_for, subsample_train
 from tl.encoding import EncodedDataset, Normalizer, check_bands, encode, encode_raw, fit_normalizer, from_raw
 from tl.errors import TLError
 from tl.model import TransientClassifier
@@ -55,11 +55,13 @@ class PreparedData:
 
 
 def prepare_data(config: Config, data: "str | Dataset", base_model_dir: str | None = None) -> PreparedData:
-    """Subsample the train split (data.target_fraction, data.seed) and encode every split.
+    """Subsample the train split (data.target_fraction, data.seed) and encode every split; with
+    data.folds, the splits are those of outer fold data.fold (tl.data.splits_for).
 
     Depends on config.data only (and on the base model's normaliser for transfer)."""
     dataset = read_dataset(data) if isinstance(data, str) else data
     where = data if isinstance(data, str) else dataset.meta.get("name", "data set")
+    dataset = splits_for(dataset, config.data.folds, config.data.fold)
     objects = subsample_train(dataset.objects, config.data.target_fraction, config.data.seed)
     observations = dataset.observations[dataset.observations["object_id"].isin(objects["object_id"])]
     dataset = Dataset(objects, observations.reset_index(drop=True), dataset.meta)

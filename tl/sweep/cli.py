@@ -31,7 +31,9 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     add("--address", default=None, help="Ray cluster address ('auto' on a cluster; default: start Ray here)")
     add("--num-samples", type=int, default=None, help="Optuna trials per fraction, mode and seed (default 20)")
     add("--fractions", default=None, help="comma-separated target fractions (default 0.05,0.1,0.25,0.3,0.5,1)")
-    add("--seeds", type=int, default=1, help="seeds per fraction (subset draw and initialisation)")
+    add("--seeds", type=int, default=1, help="replicates per fraction and mode (each its own subset draw and initialisation)")
+    add("--folds", type=int, default=0,
+        help="outer cross-validation folds of the target: fold k is the test split of its own studies (default 0: the target's split)")
     add("--modes", default="transfer,scratch",
         help="comma-separated modes to search (default transfer,scratch; scratch at 1.0 is the baseline)")
     add("--source-data", default=None, help="canonical source data set (path or URI; default: simulated)")
@@ -77,7 +79,7 @@ def spec_from_args(args, name: str, source: Simulation, target: Simulation) -> S
     modes = tuple(mode.strip() for mode in args.modes.split(","))
     size = SMOKE_OBJECTS if args.smoke_test else None
     return SweepSpec(
-        name=name, out=out, fractions=fractions, seeds=args.seeds,
+        name=name, out=out, fractions=fractions, seeds=args.seeds, folds=args.folds,
         source_data=args.source_data or os.path.join(out, "data", "source"),
         target_data=args.target_data or os.path.join(out, "data", "target"),
         source_simulation=None if args.source_data else sized(source, size),

@@ -25,7 +25,7 @@ from tl.sweep.report import summarize
 from tl.sweep.resources import DRIVER_CPUS, EXECUTORS, choose_executor, is_autoscaling, plan_resources
 from tl.sweep.runs import SweepRuns, dataset_tag
 from tl.sweep.spec import Simulation, SweepSpec
-from tl.sweep.stages import SweepContext, base_model, study_stage
+from tl.sweep.stages import SweepContext, base_model, study_stage, zero_shot_stage
 from tl.sweep.study import MODES, Study
 
 
@@ -63,16 +63,24 @@ def run_sweep(spec: SweepSpec) -> dict:
     base = base_model(sweep, ray.put(source)) if "transfer" in spec.modes else None  # stage 1
     base_ref = ray.put(base.archive) if base else None
     target_ref = ray.put(target)
+    folds = range(spec.folds) if spec.folds else (None,)
+    for fold in folds if base else ():
+        zero_shot_stage(sweep, base, target, fold)
     for fraction in spec.fractions:
         for seed in range(spec.seeds):
-            for mode in spec.modes:
-                study = Study(fraction, mode, seed)
-                if deadline_passed(runs.deadline_file):
-                    runs.skipped.append(study.key)
-                    continue
-                transfer = mode == "transfer"
-                study_stage(sweep, study, target_ref, base_ref if transfer else None, base if transfer else None)
+            for fold in folds:
+                for mode in spec.modes:
+                    run_or_skip(sweep, Study(fraction, mode, seed, fold), target_ref, base_ref, base)
     return finish(sweep)
+
+
+def run_or_skip(sweep: SweepContext, study: Study, target_ref, base_ref, base) -> None:
+    """Run `study` unless the time budget is spent (then it is listed as skipped)."""
+    if deadline_passed(sweep.runs.deadline_file):
+        sweep.runs.skipped.append(study.key)
+        return
+    transfer = study.mode == "transfer"
+    study_stage(sweep, study, target_ref, base_ref if transfer else None, base if transfer else None)
 
 
 def check_spec(spec: SweepSpec) -> None:
@@ -90,6 +98,8 @@ def check_spec(spec: SweepSpec) -> None:
         raise TLError(f"--executor {spec.executor!r}: give one of {', '.join(EXECUTORS)}")
     if spec.executor == "tune" and spec.workers_per_trial != 1:
         raise TLError(f"--executor tune runs 1 worker per trial, got --workers-per-trial {spec.workers_per_trial}")
+    if spec.folds == 1 or spec.folds < 0:
+        raise TLError(f"--folds must be 0 (the target's own split) or >= 2, got {spec.folds}")
     for flag, value, least in (("--seeds", spec.seeds, 1), ("--num-samples", spec.num_samples, 1),
                                ("--workers-per-trial", spec.workers_per_trial, 1)):
         if value < least:
@@ -127,7 +137,8 @@ def load_datasets(source_path: str, target_path: str):
 def sweep_params(spec: SweepSpec, source, target) -> dict:
     """The sweep run's params: every fixed setting and the sweep's own flags."""
     return {**Config().override(spec.overrides).flat(), "sweep.fractions": ",".join(f"{f:g}" for f in spec.fractions),
-            "sweep.seeds": spec.seeds, "sweep.num_samples": spec.num_samples, "sweep.executor": spec.executor,
+            "sweep.seeds": spec.seeds, "sweep.folds": spec.folds, "sweep.num_samples": spec.num_samples,
+            "sweep.executor": spec.executor,
             "sweep.workers_per_trial": spec.workers_per_trial, "sweep.gpus_per_worker": spec.gpus_per_worker,
             "sweep.source_data": spec.source_data, "sweep.target_data": spec.target_data,
             "sweep.n_source_objects": len(source.objects), "sweep.n_target_objects": len(target.objects)}

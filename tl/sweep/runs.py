@@ -125,7 +125,10 @@ class SweepRuns:
         return study.tune_name(self.state.run_token, self.state.attempts.get(study.key, 0))
 
     def mark_done(self, study: Study) -> None:
-        self.state.done.append(study.key)
+        self.mark_done_key(study.key)
+
+    def mark_done_key(self, key: str) -> None:
+        self.state.done.append(key)
         self.save()
 
     def finish(self) -> None:

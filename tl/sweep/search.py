@@ -108,7 +108,9 @@ def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | Non
     seeded, constant liar when trials run side by side, the default point first) with ASHA
     (make_scheduler). `config` holds the study's fixed settings with the model shape the trials
     build (for transfer: the base model's). `deadline_file`: the study stops when the deadline
-    written there passes (tl.sweep.deadline). Tune reuses trial actors (the `tune` executor's cache).
+    written there passes (tl.sweep.deadline). Tune reuses the `tune` executor's trial actors (and
+    so their data cache); not the `train` executor's, whose Tune function may take longer than
+    Tune's 2 s to wind its worker group down, and a failed reuse was seen to stall the study.
     `callbacks`: more Tune callbacks next to the MLflow `logger` (e.g. a benchmark's clock).
     """
     function = trainable(payload)
@@ -126,7 +128,7 @@ def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | Non
         function,
         tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler,
                                     num_samples=num_samples if mode else 1,
-                                    max_concurrent_trials=concurrent, reuse_actors=True),
+                                    max_concurrent_trials=concurrent, reuse_actors=payload.executor == "tune"),
         run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=[logger, *callbacks],
                                   stop=DeadlineStopper(deadline_file) if deadline_file else None,
                                   failure_config=tune.FailureConfig(max_failures=0),

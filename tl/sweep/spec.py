@@ -25,6 +25,7 @@ class SweepSpec:
     out: str
     fractions: tuple[float, ...] = (0.05, 0.1, 0.25, 0.3, 0.5, 1.0)
     seeds: int = 1  # replicates per fraction and mode: seeds 0 .. seeds-1
+    folds: int = 0  # outer cross-validation folds of the target (0: its own split), a study per fold
     num_samples: int = 20
     overrides: dict = field(default_factory=dict)  # fixed settings of every trial
     base_overrides: dict = field(default_factory=dict)  # settings of the base model only

@@ -4,11 +4,15 @@ sweep's); 2. one Optuna study per target fraction, seed and mode, then its champ
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from dataclasses import dataclass
 
 from tl.config import Config
+from tl.data import splits_for
+from tl.encoding import encode
 from tl.errors import TLError
+from tl.evaluation import evaluate, prediction_table
 from tl.modeldir import load_model_dir
 from tl.sweep import tracking
 from tl.sweep.executors import TrialPayload
@@ -19,7 +23,7 @@ from tl.sweep.search import run_study
 from tl.sweep.spec import SweepSpec
 from tl.sweep.study import Study
 from tl.sweep.trial_logger import TrialLogger
-from tl.sweep.worker import pack_directory
+from tl.sweep.worker import PREDICTIONS_FILE, pack_directory, unpack_directory
 from tl.transfer import transfer_config
 
 
@@ -97,8 +101,7 @@ def study_stage(sweep: SweepContext, study: Study, target_ref, base_ref, base: B
         print(f"tl sweep: {study.key} already finished, skipped")
         return
     parent = runs.fraction_run(study.fraction)
-    overrides = {**spec.overrides, "data.target_fraction": study.fraction, "data.seed": study.seed,
-                 "train.seed": study.seed}
+    overrides = {**spec.overrides, **study.overrides(spec.folds)}
     config = Config().override(overrides)
     if base is not None:  # the trials build the base model's architecture
         config = transfer_config(config, base.config)
@@ -110,7 +113,7 @@ def study_stage(sweep: SweepContext, study: Study, target_ref, base_ref, base: B
             "source_dataset": tags["source_dataset"], "target_dataset": tags["target_dataset"]}
     run_study(name=runs.attempt_name(study), storage=sweep.storage,
               payload=payload(sweep, overrides, target_ref, sweep.hashes["target"], base_ref, base, info),
-              mode=study.mode, config=config, num_samples=spec.num_samples, seed=study.seed, logger=logger,
+              mode=study.mode, config=config, num_samples=spec.num_samples, seed=study.sampler_seed, logger=logger,
               deadline_file=runs.deadline_file, resume=spec.resume)
     if not runs.check_finished(study, spec.num_samples):
         runs.cut_short(study)  # not done and no champion: --resume runs it again
@@ -118,3 +121,33 @@ def study_stage(sweep: SweepContext, study: Study, target_ref, base_ref, base: B
     log_importances(runs.client, runs.experiment_id, study, parent, config)
     register_champion(runs.client, runs.experiment_id, spec.name, study, parent)
     runs.mark_done(study)
+
+
+def zero_shot_stage(sweep: SweepContext, base: BaseModel, target, fold: int | None) -> None:
+    """The zero-shot point: the base model as it is (its head read by class name: target objects
+    of classes it lacks count as unknown), scored on the target's test split (of `fold`). Logged
+    as a run with tl.role=zero_shot under the sweep run, with its per-object predictions."""
+    runs, folds = sweep.runs, sweep.spec.folds
+    key = "zero_shot" if fold is None else f"zero_shot/k{fold}"
+    if key in runs.state.done:
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        loaded = load_model_dir(unpack_directory(base.archive, os.path.join(scratch, "base")))
+        test = splits_for(target, folds, fold or 0).split("test")
+        encoded = encode(test, loaded.classes, loaded.normalizer, loaded.config.data.max_length)
+        evaluation = evaluate(loaded.model, encoded, loaded.classes)
+        path = os.path.join(scratch, PREDICTIONS_FILE)
+        prediction_table(loaded.model, {"test": encoded}, loaded.classes).to_csv(path, index=False)
+        for stale in tracking.find_runs(runs.client, runs.experiment_id, {tracking.ROLE: "zero_shot", tracking.STAGE: key,
+                                                                          "mlflow.parentRunId": runs.state.sweep_run_id}):
+            runs.client.delete_run(stale.info.run_id)  # a zero-shot run of an interrupted sweep
+        run_id = tracking.child_run(runs.client, runs.experiment_id, runs.state.sweep_run_id, key.replace("/", "-"),
+                                    {**runs.common_tags, tracking.ROLE: "zero_shot", tracking.STAGE: key,
+                                     "mode": "zero_shot", "base_run_id": base.run_id})
+        tracking.log_params(runs.client, run_id, {"data.folds": folds, "data.fold": fold or 0})
+        tracking.log_metrics(runs.client, run_id, {f"test_{name}": evaluation[name] for name in
+                                                   ("macro_f1", "balanced_accuracy", "roc_auc_macro")}, step=0)
+        runs.client.log_artifact(run_id, path)
+        tracking.log_json(runs.client, run_id, evaluation, "evaluation.json")
+    runs.client.set_terminated(run_id, "FINISHED")
+    runs.mark_done_key(key)

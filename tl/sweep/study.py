@@ -7,6 +7,7 @@ name of its parameter-importance artifact.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 MODES = ("transfer", "scratch")
@@ -57,9 +58,39 @@ class Study:
         return registered_name(experiment, self.mode, self.fraction)
 
     @property
+    def subset_seed(self) -> int:
+        """data.seed: the replicate itself, shared by every fraction, mode and fold, so subsets
+        nest across fractions and transfer and scratch see the same objects."""
+        return self.seed
+
+    @property
+    def init_seed(self) -> int:
+        """train.seed (initialisation, dropout, batch order): one per replicate and mode, apart
+        from the subset draw."""
+        return _derived_seed("init", self.mode, self.seed)
+
+    @property
+    def sampler_seed(self) -> int:
+        """The Optuna sampler's seed: one per study, so no two studies draw the same configurations."""
+        return _derived_seed("sampler", self.key)
+
+    def overrides(self, folds: int) -> dict:
+        """The study's fixed settings: its fraction, fold and seeds."""
+        found = {"data.target_fraction": self.fraction, "data.seed": self.subset_seed,
+                 "train.seed": self.init_seed}
+        if folds:
+            found.update({"data.folds": folds, "data.fold": self.fold or 0})
+        return found
+
+    @property
     def importance_name(self) -> str:
         return f"importance_{self.key.replace('/', '_')}"
 
 
 def registered_name(experiment: str, mode: str, fraction: float) -> str:
     return f"{experiment}-{mode}-{fraction:g}"
+
+
+def _derived_seed(*parts) -> int:
+    """A seed in [0, 2**31) fixed by `parts` (CRC-32: stable across processes and Python versions)."""
+    return zlib.crc32("/".join(str(part) for part in parts).encode()) & 0x7FFFFFFF
