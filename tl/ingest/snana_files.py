@@ -95,7 +95,7 @@ def read_text(path: str) -> SnanaFile:
     if "NOBS" in meta and _integer(meta["NOBS"]) != len(phot):
         raise TLError(f"{path}: NOBS: {meta['NOBS']} but {len(phot)} OBS rows")
     if "SNID" not in raw:
-        raise TLError(f"{path}: no SNID: key")
+        raise TLError(f"{path}: not an SNANA object file (no SNID: key)")
     header = {**meta, **raw, "_where": path}
     phot = phot[[name for name in PHOT_COLUMNS if name in phot.columns]].copy()
     phot["SNID"] = raw["SNID"]
@@ -118,12 +118,14 @@ def _scan_text(path: str, text: str) -> tuple[dict, list[int]]:
             if nvar is None or len(words) - 1 != nvar:
                 raise TLError(f"{path}: line {number}: {len(words) - 1} values, NVAR is {nvar}")
             lines.append(number)
-        elif key in ("SNID:", "SURVEY:") and len(words) > 1:
-            if key == "SNID:" and "SNID" in raw:
-                raise TLError(f"{path}: line {number}: a second SNID: key (one object per text file)")
-            raw[key[:-1]] = words[1]
         elif key == "SIM_COMMENT:":
             raw["SIM_COMMENT"] = line.split(":", 1)[1].strip()
+        else:  # keys may share a line: "SURVEY: DES   SNID: 000123   IAUC: UNKNOWN"
+            for word, value in zip(words, words[1:]):
+                if word in ("SNID:", "SURVEY:"):
+                    if word == "SNID:" and "SNID" in raw:
+                        raise TLError(f"{path}: line {number}: a second SNID: key (one object per text file)")
+                    raw[word[:-1]] = value
     return raw, lines
 
 
@@ -157,22 +159,21 @@ def read_fits(head_path: str) -> SnanaFile:
     except (OSError, ValueError, IndexError, KeyError, EOFError) as error:
         raise TLError(f"{head_path}: unreadable FITS pair ({first_line(error)})") from None
     first, last = _check_pointers(head_path, phot_path, head, len(phot_all))
-    objects = sncosmo.read_snana_fits(head_path, phot_path)
-    columns = [name for name in PHOT_COLUMNS if name in phot_all.columns.names]
+    objects = sncosmo.read_snana_fits(head_path, phot_path)  # one table per HEAD row
+    heads = [{**{key: _text(value) for key, value in table.meta.items()}, "_where": f"{head_path}: row {number}"}
+             for number, table in enumerate(objects, start=1)]
+    counts = last - first + 1
     referenced = np.zeros(len(phot_all), dtype=bool)
-    pieces, heads = [], []
-    for number, (table, start, stop) in enumerate(zip(objects, first, last), start=1):
-        snid = _text(table.meta["SNID"])
-        heads.append({**{key: _text(value) for key, value in table.meta.items()},
-                      "SNID": snid, "_where": f"{head_path}: row {number}"})
-        piece = pd.DataFrame({name: _column(table[name]) for name in columns})
-        piece["SNID"], piece["_line"] = snid, np.arange(start, stop + 1)
+    for start, stop in zip(first, last):
         referenced[start - 1:stop] = True
-        pieces.append(piece)
     loose = np.flatnonzero(~referenced)  # the -777 markers, and anything else between objects
-    pieces.append(pd.DataFrame({name: _column(phot_all[name][loose]) for name in columns})
-                  .assign(SNID=None, _line=loose + 1))
-    phot = pd.concat(pieces, ignore_index=True)
+    columns = [name for name in PHOT_COLUMNS if name in phot_all.columns.names]
+    phot = pd.DataFrame({name: _column(np.concatenate([np.asarray(table[name]) for table in objects]
+                                                      + [np.asarray(phot_all[name][loose])]))
+                         for name in columns})
+    snids = np.array([head["SNID"] for head in heads] + [None], dtype=object)
+    phot["SNID"] = np.repeat(snids, np.append(counts, len(loose)))
+    phot["_line"] = np.concatenate([np.arange(a, b + 1) for a, b in zip(first, last)] + [loose + 1])
     phot["_file"], phot["_unit"] = phot_path, "row"
     return SnanaFile(head_path, _text(survey) if survey is not None else None, heads, phot)
 
