@@ -14,7 +14,7 @@ import pytest
 from astropy.io import fits
 
 from tl.cli import main
-from tl.data import read_dataset
+from tl.data import read_dataset, write_dataset
 from tl.encoding import encode_raw
 from tl.errors import TLError
 from tl.ingest import snana
@@ -226,9 +226,9 @@ def des_simulation():
 
 @pytest.mark.parametrize("layout", ["text", "fits"])
 def test_round_trip_of_a_des_simulation(des_simulation, tmp_path, layout):
-    from tl.data import write_dataset
     source = write_dataset(des_simulation, str(tmp_path / "sim"), **des_simulation.meta)
-    export(source, str(tmp_path / "snana"), layout)
+    assert main(["export", "snana", "--data", str(tmp_path / "sim"), "--out", str(tmp_path / "snana"),
+                 "--layout", layout]) == 0
     back = snana.ingest(str(tmp_path / "snana"), str(tmp_path / "back"), seed=3, labels="plasticc")
     n_objects, n_observations = len(source.objects), len(source.observations)
     assert back.meta["n_source_objects"] == n_objects and len(back.objects) == n_objects
