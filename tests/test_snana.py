@@ -280,7 +280,8 @@ def test_known_label_maps():
     plasticc, snphotcc = snana.resolve_labels("plasticc"), snana.resolve_labels(None)
     assert snana.raw_label({"SIM_TYPE_INDEX": 42, "SNTYPE": 1}, plasticc) == ("42", "SIM_TYPE_INDEX")
     assert snana.raw_label({"SNTYPE": 33.0}, snphotcc) == ("33", "SNTYPE")
-    assert snana.raw_label({"SNTYPE": 0, "SIM_COMMENT": "SN Type = Ia , MODEL = mlcs2k2"}, snphotcc) == ("Ia", "SIM_COMMENT")
+    comment = {"SNTYPE": 0, "SIM_COMMENT": "SN Type = Ia , MODEL = mlcs2k2"}
+    assert snana.raw_label(comment, snphotcc) == ("Ia", "SIM_COMMENT")
     assert snana.raw_label({"SNTYPE": -9}, snphotcc) == (snana.NO_TYPE, None)
     assert [canonical_label("snphotcc", code) for code in ("1", "21", "22", "23", "32", "33", "2", "3")] == [
         "SN Ia"] + ["SN II"] * 3 + ["SN Ibc"] * 2 + ["SN II", "SN Ibc"]
@@ -292,7 +293,8 @@ def test_known_label_maps():
 @pytest.mark.parametrize("old, new, expected", [
     ("27.542287", "27.5x", ["DES_000123.DAT: line 13", "'FLUXCAL'", "not a finite number"]),
     ("-5.0       2.0", "-5.0       0.0", ["DES_000123.DAT: line 14", "'FLUXCALERR'", "must be > 0"]),
-    ("56540.190  i  E2   1000.0     10.0     6144", "56540.190  i  E2   1000.0", ["DES_000123.DAT: line 15", "4 values, NVAR is 6"]),
+    ("56540.190  i  E2   1000.0     10.0     6144", "56540.190  i  E2   1000.0",
+     ["DES_000123.DAT: line 15", "4 values, NVAR is 6"]),
     ("NOBS: 5", "NOBS: 6", ["DES_000123.DAT", "NOBS: 6 but 5 OBS rows"]),
     ("SNID: 000123", "SNID: 000124", ["duplicate SNID '000124'"]),
     ("MWEBV: 0.0310", "MWEBV: high", ["DES_000123.DAT: MWEBV: not a number ('high')"]),

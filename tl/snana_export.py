@@ -96,7 +96,8 @@ def write_fits(dataset: Dataset, folder: str, name: str) -> int:
     order = np.repeat(np.arange(len(objects)), counts + 1)  # object of each PHOT row, markers included
     is_marker = np.zeros(len(order), dtype=bool)
     is_marker[np.cumsum(counts + 1) - 1] = True
-    phot = {key: np.full(len(order), END_OF_LIGHT_CURVE if key == "MJD" else 0.0) for key in ("MJD", "FLUXCAL", "FLUXCALERR")}
+    phot = {key: np.full(len(order), END_OF_LIGHT_CURVE if key == "MJD" else 0.0)
+            for key in ("MJD", "FLUXCAL", "FLUXCALERR")}
     for key, source in (("MJD", "mjd"), ("FLUXCAL", "FLUXCAL"), ("FLUXCALERR", "FLUXCALERR")):
         phot[key][~is_marker] = observations[source].to_numpy()
     flt = np.full(len(order), "-", dtype=object)
