@@ -88,6 +88,11 @@ def run_failing(argv, capsys, out, *expected):
 # ---------------------------------------------------------------- band rows
 
 
+def integral(values, x) -> float:
+    """Trapezoid rule."""
+    return float(np.sum(np.diff(x) * (values[1:] + values[:-1]) / 2))
+
+
 def test_band_rows_are_the_pivot_wavelengths_of_the_shipped_filter_curves():
     filters = pytest.importorskip("speclite.filters")
     curves = {"des": "decamDR1-{}", "ps1": "panstarrs-{}", "sdss": "sdss2010-{}"}
@@ -97,8 +102,7 @@ def test_band_rows_are_the_pivot_wavelengths_of_the_shipped_filter_curves():
             continue
         curve = filters.load_filter(curves[band.survey].format(band.name.split("_")[1]))
         wavelength, response = curve.wavelength, curve.response  # Angstrom, throughput
-        pivot = math.sqrt(np.trapezoid(response * wavelength, wavelength)
-                          / np.trapezoid(response / wavelength, wavelength)) / 10
+        pivot = math.sqrt(integral(response * wavelength, wavelength) / integral(response / wavelength, wavelength)) / 10
         assert band.wavelength_nm == pytest.approx(pivot, abs=0.06), band.name
         checked += 1
     assert checked == 14  # des griz, ps1 grizy, sdss ugriz
