@@ -6,7 +6,7 @@ import pytest
 
 from tl.config import Config
 from tl.errors import TLError
-from tl.surveys import BANDS, get_band, survey_bands
+from tl.surveys import BANDS, SURVEYS, get_band, survey_bands
 from tl.taxonomy import CLASSES, RAW_LABEL_MAPS, canonical_label
 
 
@@ -27,7 +27,8 @@ def test_unknown_key_and_bad_values_raise():
 
 
 def test_band_table_is_ordered_by_wavelength_within_each_survey():
-    for survey in ("ztf", "lsst"):
+    assert SURVEYS == ("ztf", "lsst", "des", "ps1", "sdss")
+    for survey in SURVEYS:
         wavelengths = [band.wavelength_nm for band in survey_bands(survey)]
         assert wavelengths == sorted(wavelengths)
     assert len({band.name for band in BANDS}) == len(BANDS)

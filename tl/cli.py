@@ -17,6 +17,7 @@ from tl.errors import TLError
 COMMANDS = {
     "simulate": ("tl.simulate", "simulate a survey's light curves into a canonical data set"),
     "ingest": ("tl.ingest.cli", "convert a raw survey format into a canonical data set"),
+    "export": ("tl.snana_export", "write a canonical data set in SNANA text or FITS form"),
     "train": ("tl.commands", "train a classifier from scratch"),
     "transfer": ("tl.commands", "fine-tune a base model on a fraction of a target data set"),
     "evaluate": ("tl.commands", "compute metrics of a model on a data set split"),

@@ -370,7 +370,7 @@ def _run_on_ray(tasks, address):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--survey", required=True, help="ztf or lsst")
+    parser.add_argument("--survey", required=True, help="a survey model of tl/surveys.py: ztf, lsst or des")
     parser.add_argument("--n", type=int, required=True, help="number of selected objects to write")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output data set directory")

@@ -22,6 +22,11 @@ class Band:
 
 # ZTF: Bellm et al. 2019 (PASP 131, 018002) filter curves, SVO pivot wavelengths.
 # LSST: LSST Science Book / SVO LSST baseline filter effective wavelengths.
+# DES, PS1, SDSS: pivot wavelengths sqrt(int T l dl / int T / l dl) of the filter curves shipped
+# with speclite 1.0 (`decamDR1-*`: DES DR1 standard bandpasses, Abbott et al. 2018, ApJS 239, 18;
+# `panstarrs-*`: Tonry et al. 2012, ApJ 750, 99; `sdss2010-*`: Doi et al. 2010, AJ 139, 1628);
+# tests/test_snana.py recomputes them from those curves. A survey's SNANA filter letter is the
+# part of the name after "<survey>_" (case-insensitive): ingesting a new survey needs only its rows.
 BANDS: tuple[Band, ...] = (
     Band("ztf_g", "ztf", 472.3),
     Band("ztf_r", "ztf", 633.9),
@@ -32,6 +37,20 @@ BANDS: tuple[Band, ...] = (
     Band("lsst_i", "lsst", 754.6),
     Band("lsst_z", "lsst", 869.1),
     Band("lsst_y", "lsst", 971.2),
+    Band("des_g", "des", 480.9),
+    Band("des_r", "des", 641.8),
+    Band("des_i", "des", 781.5),
+    Band("des_z", "des", 916.9),
+    Band("ps1_g", "ps1", 484.9),
+    Band("ps1_r", "ps1", 620.1),
+    Band("ps1_i", "ps1", 753.5),
+    Band("ps1_z", "ps1", 867.4),
+    Band("ps1_y", "ps1", 962.8),
+    Band("sdss_u", "sdss", 358.9),
+    Band("sdss_g", "sdss", 470.1),
+    Band("sdss_r", "sdss", 617.7),
+    Band("sdss_i", "sdss", 749.7),
+    Band("sdss_z", "sdss", 890.4),
 )
 
 BAND_BY_NAME: dict[str, Band] = {band.name: band for band in BANDS}
@@ -50,10 +69,12 @@ def get_band(name: str) -> Band:
 
 
 def survey_bands(survey: str) -> tuple[Band, ...]:
-    """The bands of one survey, in table order."""
-    bands = tuple(band for band in BANDS if band.survey == survey)
+    """The bands of one survey, in table order (rows added to BAND_BY_NAME at run time included)."""
+    bands = tuple(band for band in BAND_BY_NAME.values() if band.survey == survey)
     if not bands:
-        raise TLError(f"unknown survey {survey!r}: known surveys are {', '.join(SURVEYS)}")
+        surveys = dict.fromkeys(band.survey for band in BAND_BY_NAME.values())
+        raise TLError(f"unknown survey {survey!r}: known surveys are {', '.join(surveys)} "
+                      "(add its rows to BANDS in tl/surveys.py)")
     return bands
 
 
@@ -124,7 +145,19 @@ LSST = SurveyModel(
     poisson_coefficient=0.03, calibration_floor=0.005, start_mjd=60800.0, duration_days=3 * 365.25,
 )
 
-SURVEY_MODELS: dict[str, SurveyModel] = {"ztf": ZTF, "lsst": LSST}
+# DES supernova program (Bernstein et al. 2012, ApJ 753, 152; Kessler et al. 2015, AJ 150, 172):
+# griz on the same night, one epoch every ~7 nights after weather, seasons of ~5.5 months
+# (late August to February) for 5 years from 2013-08-31; single-visit 5-sigma depth ~23.5 mag in
+# the 8 shallow fields (the 2 deep fields, ~24.5 mag, are not modelled; nor are band-to-band depth
+# differences). The noise terms are LSST's, not fitted to DES data.
+DES = SurveyModel(
+    name="des", band_weights={"des_g": 0.25, "des_r": 0.25, "des_i": 0.25, "des_z": 0.25},
+    depth={"des_g": 23.5, "des_r": 23.5, "des_i": 23.5, "des_z": 23.5}, depth_scatter=0.3,
+    night_probability=1 / 7, cadence_scatter=0.3, visits_per_night=4, season_days=165.0,
+    poisson_coefficient=0.03, calibration_floor=0.005, start_mjd=56535.0, duration_days=5 * 365.25,
+)
+
+SURVEY_MODELS: dict[str, SurveyModel] = {"ztf": ZTF, "lsst": LSST, "des": DES}
 
 
 def survey_model(name: str) -> SurveyModel:

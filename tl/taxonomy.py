@@ -5,6 +5,8 @@ Raw labels with no entry are dropped by the ingesters, counted, and reported, ne
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 CLASSES: tuple[str, ...] = ("SN Ia", "SN II", "SN Ibc", "SLSN", "TDE", "AGN", "KN")
 
 # BTS types (Perley et al. 2020 naming). Novae, LBVs, ILRTs, LRNs and "other" are not in the taxonomy.
@@ -35,12 +37,44 @@ _PLASTICC = {
 _ALERCE = {"SNIa": "SN Ia", "SNII": "SN II", "SNIbc": "SN Ibc", "SLSN": "SLSN", "TDE": "TDE",
            "AGN": "AGN"}
 
+# SNANA type codes of the Supernova Photometric Classification Challenge (SNPhotCC; Kessler et al.
+# 2010, PASP 122, 1415): SNTYPE 1 Ia; 2 II, 21 IIn, 22 IIP, 23 IIL; 3 Ibc, 32 Ib, 33 Ic. The type
+# names of its SIM_COMMENT lines ("SN Type = IIP , MODEL = ...") map alike.
+_SNPHOTCC = {
+    "1": "SN Ia", "2": "SN II", "21": "SN II", "22": "SN II", "23": "SN II",
+    "3": "SN Ibc", "32": "SN Ibc", "33": "SN Ibc",
+    "Ia": "SN Ia", "II": "SN II", "IIn": "SN II", "IIP": "SN II", "IIL": "SN II",
+    "Ibc": "SN Ibc", "Ib": "SN Ibc", "Ic": "SN Ibc",
+}
+
 RAW_LABEL_MAPS: dict[str, dict[str, str]] = {
     "bts": _BTS,
     "ztf-forced": _BTS,  # fpbot headers carry BTS types
     "plasticc": _PLASTICC,
     "alerce": _ALERCE,
     "simulation": {name: name for name in CLASSES},
+    "snphotcc": _SNPHOTCC,
+}
+
+
+@dataclass(frozen=True)
+class SnanaLabels:
+    """Where an SNANA data set keeps each object's type, and how types map to classes.
+
+    `keys` are header keys tried in order: the first with a value that is not an 'unknown'
+    sentinel (empty, 0, -9, ...) gives the raw label.
+    """
+    name: str
+    keys: tuple[str, ...]
+    raw_labels: dict[str, str]
+
+
+# Known SNANA label maps (`tl ingest snana --labels NAME`); others come from a YAML file.
+# "plasticc": the PLAsTiCC class codes (`true_target` of its CSV release) read as the simulated
+# type; `tl export snana` writes these codes (that PLAsTiCC's own SNANA files do is not checked here).
+SNANA_LABELS: dict[str, SnanaLabels] = {
+    "snphotcc": SnanaLabels("snphotcc", ("SNTYPE", "SIM_COMMENT"), _SNPHOTCC),
+    "plasticc": SnanaLabels("plasticc", ("SIM_TYPE_INDEX", "SNTYPE"), _PLASTICC),
 }
 
 

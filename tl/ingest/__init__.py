@@ -1,8 +1,10 @@
 """Ingesters: one module per raw format, each writing a canonical data set (DESIGN.md section 2).
 
-    tl ingest {bts,plasticc,ztf-forced,alerce} --src PATH --out DIR [--seed S]
+    tl ingest {bts,plasticc,ztf-forced,alerce,snana} --src PATH --out DIR [--seed S]
+    tl ingest snana --src PATH --out DIR [--labels NAME|MAP.yaml] [--survey NAME] [--sim-redshift]
 
-Each module provides `read(src) -> common.RawSource` and `ingest(src, out, seed=0) -> Dataset`.
+Each module provides `read(src)` and `ingest(src, out, seed=0, **options) -> Dataset`; only snana
+takes options (SNANA_OPTIONS).
 
 Bad input raises TLError (one line naming file, line and column; nothing is written): a missing
 file or column, a non-numeric or infinite number, an uncertainty <= 0, an unknown band, an invalid
@@ -21,9 +23,11 @@ FORMATS = {  # format name on the command line -> module
     "plasticc": "tl.ingest.plasticc",
     "ztf-forced": "tl.ingest.ztf_forced",
     "alerce": "tl.ingest.alerce",
+    "snana": "tl.ingest.snana",
 }
+SNANA_OPTIONS = ("labels", "survey", "sim_redshift")
 
 
-def ingest(source_format: str, src: str, out: str, seed: int = 0):
+def ingest(source_format: str, src: str, out: str, seed: int = 0, **options):
     """Convert the raw data at `src` (one of FORMATS) into a canonical data set at `out`."""
-    return importlib.import_module(FORMATS[source_format]).ingest(src, out, seed=seed)
+    return importlib.import_module(FORMATS[source_format]).ingest(src, out, seed=seed, **options)

@@ -102,8 +102,9 @@ def first_line(error: Exception) -> str:
 
 
 def where(frame: pd.DataFrame, position: int) -> str:
-    """'file: line N' of the row at `position` (an iloc position)."""
-    return f"{frame['_file'].iloc[position]}: line {int(frame['_line'].iloc[position])}"
+    """'file: line N' of the row at `position` (an iloc position); 'row N' where `_unit` says so."""
+    unit = frame["_unit"].iloc[position] if "_unit" in frame else "line"
+    return f"{frame['_file'].iloc[position]}: {unit} {int(frame['_line'].iloc[position])}"
 
 
 def shown(value) -> str:
@@ -198,14 +199,19 @@ def drop_rows(frame: pd.DataFrame, mask: np.ndarray, drops: DropLog, reason: str
     return frame[~mask]
 
 
-def assemble(raw: RawSource, source: str, survey: str, seed: int) -> tuple[Dataset, DropLog]:
-    """Map labels, drop what cannot be used (counted), de-duplicate, and assign splits."""
+def assemble(raw: RawSource, source: str, survey: str, seed: int,
+             label_map: dict[str, str] | None = None) -> tuple[Dataset, DropLog]:
+    """Map labels (through `label_map`, else the taxonomy's map of `source`), drop what cannot be
+    used (counted), de-duplicate, and assign splits."""
     objects = raw.objects[OBJECT_FIELDS].reset_index(drop=True)
     observations = raw.observations[OBSERVATION_FIELDS]
     drops = DropLog(Counter(raw.drops.objects), Counter(raw.drops.observations))
     observations = drop_rows(observations, ~observations["object_id"].isin(objects["object_id"]).to_numpy(),
                              drops, "object not in the source's object list")
-    objects["label"] = [canonical_label(source, label) for label in objects["raw_label"]]
+    if label_map is None:
+        objects["label"] = [canonical_label(source, label) for label in objects["raw_label"]]
+    else:
+        objects["label"] = [label_map.get(str(label).strip()) for label in objects["raw_label"]]
     unmapped = objects["label"].isna()
     for label, count in objects.loc[unmapped, "raw_label"].value_counts(sort=False, dropna=False).items():
         drops.drop_objects(f"unmapped raw label {label!r}", count)
@@ -232,9 +238,10 @@ def assemble(raw: RawSource, source: str, survey: str, seed: int) -> tuple[Datas
     return Dataset(objects, observations.reset_index(drop=True)), drops
 
 
-def write(raw: RawSource, source: str, survey: str, src: str, out: str, seed: int) -> Dataset:
+def write(raw: RawSource, source: str, survey: str, src: str, out: str, seed: int,
+          label_map: dict[str, str] | None = None) -> Dataset:
     """Assemble, print the drop summary, and write the data set (atomically) with its provenance."""
-    dataset, drops = assemble(raw, source, survey, seed)
+    dataset, drops = assemble(raw, source, survey, seed, label_map)
     n_objects = len(raw.source_labels)
     # Nothing lost silently: what was ingested plus what was dropped is what the source holds.
     assert len(dataset.objects) + sum(drops.objects.values()) == n_objects, "objects do not add up"
