@@ -19,10 +19,10 @@ import os
 import numpy as np
 from astropy.io import fits
 
-from tl.paths import check_output
 from tl.atomic import staged_directory
 from tl.data import Dataset, read_dataset
 from tl.errors import TLError
+from tl.paths import check_output
 from tl.taxonomy import RAW_LABEL_MAPS
 
 FLUXCAL_PER_UJY = 10 ** ((27.5 - 23.9) / 2.5)
