@@ -7,9 +7,10 @@ simulated ZTF data set is run through the project's own path (tl.sweep.search.ru
 MLflow TrialLogger on a SQLite store, as a sweep runs it):
 
 1. from outside, one trial at a time: wall time T(n, e) of the same study with n = 1 and 3 trials
-   and e = 1 and 5 epochs; per-epoch cost b = (T(1,5) - T(1,1)) / 4 and fixed cost per trial
-   c = (T(3,1) - T(1,1)) / 2 - b (start, data, logging, teardown: everything but the epochs);
-   the same from the 5-epoch pair as a check;
+   and e = 1 and 5 epochs, each `--repeats` times; a least-squares fit of T = a + n c + n e b over
+   every run gives the per-study cost a (Tuner and actor start), the per-epoch cost b and the
+   fixed cost per trial c (start, data, logging, teardown: everything but the epochs); the
+   pairwise estimates c = (T(3,1) - T(1,1)) / 2 - b on median times are given next to it;
 2. an 8-trial study with as many trials side by side as the planner allows: wall time against
    the sum of the trials' own training time (8 x e x b), the median seconds per trial outside its
    epochs (the trial's wall time in Tune, from start to end, minus e x b), and the CPU utilisation
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import ray
 from mlflow.tracking import MlflowClient
 from ray import tune
@@ -92,17 +94,21 @@ def study(executor: str, n: int, epochs: int, concurrent: int | None, context: d
     return row
 
 
-def measure(executor: str, context: dict, epochs_long: int) -> dict:
-    grid = {(n, e): study(executor, n, e, 1, context) for n in (1, 3) for e in (1, epochs_long)}
-    wall = {key: row["wall_seconds"] for key, row in grid.items()}
-    per_epoch = (wall[1, epochs_long] - wall[1, 1]) / (epochs_long - 1)
-    fixed = (wall[3, 1] - wall[1, 1]) / 2 - per_epoch
-    fixed_check = (wall[3, epochs_long] - wall[1, epochs_long]) / 2 - epochs_long * per_epoch
+def measure(executor: str, context: dict, epochs_long: int, repeats: int) -> dict:
+    rows = [study(executor, n, e, 1, context) for _ in range(repeats) for n in (1, 3) for e in (1, epochs_long)]
+    design = np.array([[1.0, row["trials"], row["trials"] * row["epochs"]] for row in rows])
+    (per_study, fixed, per_epoch), *_ = np.linalg.lstsq(design, np.array([r["wall_seconds"] for r in rows]), rcond=None)
+    wall = {(n, e): statistics.median(r["wall_seconds"] for r in rows if (r["trials"], r["epochs"]) == (n, e))
+            for n in (1, 3) for e in (1, epochs_long)}
+    pair_epoch = (wall[1, epochs_long] - wall[1, 1]) / (epochs_long - 1)
     eight = study(executor, 8, epochs_long, None, context)
     training = 8 * epochs_long * per_epoch
     outside = [seconds - epochs_long * per_epoch for seconds in eight["trial_seconds"]]
     return {"executor": executor, "per_epoch_seconds": per_epoch, "fixed_seconds_per_trial": fixed,
-            "fixed_seconds_per_trial_5_epochs": fixed_check, "grid": list(grid.values()),
+            "per_study_seconds": per_study, "median_walls": {f"{n}x{e}": t for (n, e), t in wall.items()},
+            "fixed_seconds_per_trial_pairwise": (wall[3, 1] - wall[1, 1]) / 2 - pair_epoch,
+            "fixed_seconds_per_trial_pairwise_5_epochs": (wall[3, epochs_long] - wall[1, epochs_long]) / 2
+            - epochs_long * pair_epoch, "grid": rows,
             "eight_trials": {**eight, "sum_of_training_seconds": training,
                              "wall_over_training": eight["wall_seconds"] / training if training > 0 else None,
                              "median_seconds_outside_epochs": statistics.median(outside)}}
@@ -114,6 +120,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=5, help="the longer study's epochs")
     parser.add_argument("--executors", default="tune,train")
     parser.add_argument("--num-cpus", type=int, default=2, help="logical CPUs of the local Ray instance")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each (trials, epochs) study")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -124,19 +131,21 @@ def main() -> int:
     context = {"target": ray.put(dataset), "hash": f"bench-{args.objects}", "storage": os.path.join(work, "tune"),
                "uri": uri, "experiment_id": tracking.experiment_id(MlflowClient(uri), "overhead")}
     load = {"before": os.getloadavg()[0]}
-    results = [measure(executor, context, args.epochs) for executor in args.executors.split(",")]
+    results = [measure(executor, context, args.epochs, args.repeats) for executor in args.executors.split(",")]
     load["after"] = os.getloadavg()[0]
     ray.shutdown()
     for result in results:
         eight = result["eight_trials"]
-        print(f"{result['executor']}: fixed cost per trial {result['fixed_seconds_per_trial']:.2f} s "
-              f"(5-epoch pair {result['fixed_seconds_per_trial_5_epochs']:.2f} s), epoch {result['per_epoch_seconds']:.2f} s; "
+        print(f"{result['executor']}: fixed cost per trial {result['fixed_seconds_per_trial']:.2f} s (pairwise "
+              f"{result['fixed_seconds_per_trial_pairwise']:.2f} / {result['fixed_seconds_per_trial_pairwise_5_epochs']:.2f} s), "
+              f"epoch {result['per_epoch_seconds']:.2f} s, per study {result['per_study_seconds']:.1f} s; "
               f"8 trials {eight['wall_seconds']:.1f} s wall for {eight['sum_of_training_seconds']:.1f} s of epochs, "
               f"median {eight['median_seconds_outside_epochs']:.2f} s per trial outside its epochs, "
               f"CPU {eight['cpu_utilisation']:.0%}")
     if args.json:
         report = {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
-                  "ray_cpus": args.num_cpus, "objects": args.objects, "load_average": load, "results": results}
+                  "ray_cpus": args.num_cpus, "objects": args.objects, "repeats": args.repeats,
+                  "load_average": load, "results": results}
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as stream:
             json.dump(report, stream, indent=2)

@@ -45,6 +45,8 @@ def test_fractions_and_settings_reach_the_spec(tmp_path):
     (["--set", "train.no_such=1"], "--set: unknown setting 'train.no_such'"),
     (["--set", "train.early_stopping_metric=no_such_metric"], "--set: setting 'train.early_stopping_metric'"),
     (["--epochs", "0"], "--set: setting 'train.epochs'"),
+    (["--folds", "1"], "--folds must be 0 (the target's own split) or >= 2, got 1"),
+    (["--executor", "tune", "--workers-per-trial", "2"], "--executor tune runs 1 worker per trial"),
 ])
 def test_bad_flags_are_one_line_errors_before_any_work(flags, message, capsys, tmp_path, monkeypatch):
     """Checked before the data are simulated, MLflow is opened or Ray starts (each would fail here)."""
