@@ -12,8 +12,9 @@ MLflow TrialLogger on a SQLite store, as a sweep runs it):
    fixed cost per trial c (start, data, logging, teardown: everything but the epochs); the
    pairwise estimates c = (T(3,1) - T(1,1)) / 2 - b on median times are given next to it;
 2. an 8-trial study with as many trials side by side as the planner allows: wall time against
-   the sum of the trials' own training time (8 x e x b), the median seconds per trial outside its
-   epochs (the trial's wall time in Tune, from start to end, minus e x b), and the CPU utilisation
+   the sum of the trials' own training time (epochs run x b; ASHA stops some trials early), the
+   median seconds per trial outside its epochs (its wall time in Tune, start to end, minus its
+   epochs x b), and the CPU utilisation
    of the machine over the study (from /proc/stat: every process, so note the load).
 """
 
@@ -56,13 +57,15 @@ class TrialClock(tune.Callback):
     """Wall time of every trial from its start to its end, as the Tune driver sees it."""
 
     def __init__(self):
-        self.started, self.seconds = {}, []
+        self.started, self.seconds, self.epochs = {}, [], []
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.started[trial.trial_id] = time.perf_counter()
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.seconds.append(time.perf_counter() - self.started.pop(trial.trial_id))
+        result = trial.last_result or {}  # one report per epoch, plus the final one of a trial that ended
+        self.epochs.append(int(result.get("training_iteration", 0)) - int(bool(result.get("final"))))
 
 
 def study(executor: str, n: int, epochs: int, concurrent: int | None, context: dict) -> dict:
@@ -87,7 +90,7 @@ def study(executor: str, n: int, epochs: int, concurrent: int | None, context: d
     wall = time.perf_counter() - start
     busy1, total1 = cpu_ticks()
     row = {"executor": executor, "trials": n, "epochs": epochs, "concurrent": resources.max_concurrent,
-           "wall_seconds": wall, "trial_seconds": clock.seconds,
+           "wall_seconds": wall, "trial_seconds": clock.seconds, "trial_epochs": clock.epochs,
            "cpu_utilisation": (busy1 - busy0) / max(total1 - total0, 1)}
     print(f"{name}: {wall:.1f} s, trials {[round(s, 1) for s in clock.seconds]}, "
           f"CPU {row['cpu_utilisation']:.0%}", flush=True)
@@ -102,8 +105,8 @@ def measure(executor: str, context: dict, epochs_long: int, repeats: int) -> dic
             for n in (1, 3) for e in (1, epochs_long)}
     pair_epoch = (wall[1, epochs_long] - wall[1, 1]) / (epochs_long - 1)
     eight = study(executor, 8, epochs_long, None, context)
-    training = 8 * epochs_long * per_epoch
-    outside = [seconds - epochs_long * per_epoch for seconds in eight["trial_seconds"]]
+    training = sum(eight["trial_epochs"]) * per_epoch
+    outside = [seconds - epochs * per_epoch for seconds, epochs in zip(eight["trial_seconds"], eight["trial_epochs"])]
     return {"executor": executor, "per_epoch_seconds": per_epoch, "fixed_seconds_per_trial": fixed,
             "per_study_seconds": per_study, "median_walls": {f"{n}x{e}": t for (n, e), t in wall.items()},
             "fixed_seconds_per_trial_pairwise": (wall[3, 1] - wall[1, 1]) / 2 - pair_epoch,

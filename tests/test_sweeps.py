@@ -39,6 +39,8 @@ def check_store(out: str, experiment: str, fractions=(0.25, 1.0), num_samples=2)
     client = MlflowClient(f"sqlite:///{out}/mlflow.db")
     experiment_id = client.get_experiment_by_name(experiment).experiment_id
     (sweep,) = runs_of(client, experiment_id, **{tracking.ROLE: "sweep"})
+    unended = [run.info.run_name for run in client.search_runs([experiment_id]) if run.info.status == "RUNNING"]
+    assert unended == []  # the sweep, base, fraction and trial runs all ended
     (base,) = runs_of(client, experiment_id, **{tracking.ROLE: "base"})
     assert base.data.tags["mlflow.parentRunId"] == sweep.info.run_id
     assert base.data.tags[tracking.OUTCOME] == "completed"
@@ -55,7 +57,8 @@ def check_store(out: str, experiment: str, fractions=(0.25, 1.0), num_samples=2)
             assert 1 <= len(of_mode) <= num_samples
             assert len({t.data.tags[tracking.TRIAL_ID] for t in of_mode}) == len(of_mode)  # no duplicates
         for trial in trials:
-            assert settings <= set(trial.data.params)
+            used = settings if trial.data.tags["mode"] == "transfer" else {s for s in settings if not s.startswith("transfer.")}
+            assert used == set(trial.data.params)  # the settings the trial uses, no others
             assert float(trial.data.params["data.target_fraction"]) == fraction
             tags = trial.data.tags
             assert tags["base_run_id"] == (base.info.run_id if tags["mode"] == "transfer" else "none")

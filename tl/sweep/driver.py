@@ -23,7 +23,7 @@ from tl.sweep import tracking
 from tl.sweep.deadline import deadline_passed, write_deadline
 from tl.sweep.report import summarize
 from tl.sweep.resources import DRIVER_CPUS, EXECUTORS, choose_executor, is_autoscaling, plan_resources
-from tl.sweep.runs import SweepRuns, dataset_tag
+from tl.sweep.runs import SweepInterrupted, SweepRuns, dataset_tag
 from tl.sweep.spec import Simulation, SweepSpec
 from tl.sweep.stages import SweepContext, base_model, study_stage, zero_shot_stage
 from tl.sweep.study import MODES, Study
@@ -59,7 +59,17 @@ def run_sweep(spec: SweepSpec) -> dict:
     write_deadline(runs.deadline_file, spec.time_budget - (time.monotonic() - start) if spec.time_budget else None)
     runs.start(spec.name, sweep_params(spec, source, target))
     sweep = SweepContext(spec, runs, tracking_uri, storage, resources, executor, hashes)
+    try:
+        run_stages(sweep, source, target)
+    except BaseException as error:  # the runs say how the sweep ended; --resume reopens them
+        runs.close("KILLED" if isinstance(error, (KeyboardInterrupt, SweepInterrupted)) else "FAILED")
+        raise
+    return finish(sweep)
 
+
+def run_stages(sweep: SweepContext, source, target) -> None:
+    """Stage 1 (the base model and its zero-shot points), then stage 2 (every study)."""
+    spec = sweep.spec
     base = base_model(sweep, ray.put(source)) if "transfer" in spec.modes else None  # stage 1
     base_ref = ray.put(base.archive) if base else None
     target_ref = ray.put(target)
@@ -71,7 +81,6 @@ def run_sweep(spec: SweepSpec) -> dict:
             for fold in folds:
                 for mode in spec.modes:
                     run_or_skip(sweep, Study(fraction, mode, seed, fold), target_ref, base_ref, base)
-    return finish(sweep)
 
 
 def run_or_skip(sweep: SweepContext, study: Study, target_ref, base_ref, base) -> None:
@@ -150,7 +159,7 @@ def finish(sweep: SweepContext) -> dict:
     report_dir = os.path.join(runs.out, "report")
     summary = summarize(runs.client, sweep.spec.name, report_dir, sweep_run_id=runs.state.sweep_run_id,
                         extra={"skipped_studies": runs.skipped})
-    runs.finish()
+    runs.close()
     print(f"tl sweep: report in {report_dir}; MLflow: mlflow ui --backend-store-uri {sweep.tracking_uri}")
     return summary
 

@@ -20,7 +20,11 @@ from tl.sweep.deadline import deadline_passed
 from tl.sweep.state import STATE_FILE, SweepState
 from tl.sweep.study import Study
 
-DEADLINE_FILE = "deadline"  # --time-budget for the Tune studies (tl.sweep.deadline)
+DEADLINE_FILE = "deadline"
+
+
+class SweepInterrupted(TLError):
+    """A study stopped before its trials ended with time left (Ctrl-C): --resume continues."""  # --time-budget for the Tune studies (tl.sweep.deadline)
 
 
 def dataset_tag(path: str, digest: str) -> str:
@@ -57,7 +61,8 @@ class SweepRuns:
     def start(self, name: str, params: dict) -> None:
         """Open (or, on resume, reopen) the sweep run with the sweep's settings and lineage."""
         if self.state.sweep_run_id is not None:
-            self.client.update_run(self.state.sweep_run_id, status="RUNNING")
+            for run_id in (self.state.sweep_run_id, *self.state.fraction_runs.values()):
+                self.client.update_run(run_id, status="RUNNING")
             return
         run_id = tracking.child_run(self.client, self.experiment_id, None, f"sweep-{name}",
                                     {**self.common_tags, tracking.ROLE: "sweep"})
@@ -94,7 +99,7 @@ class SweepRuns:
         if len(ended) >= expected:
             return True
         if not deadline_passed(self.deadline_file):
-            raise TLError(f"sweep interrupted during {study.key} ({len(ended)} of {expected} trials ended); "
+            raise SweepInterrupted(f"sweep interrupted during {study.key} ({len(ended)} of {expected} trials ended); "
                           "rerun the same command with --resume")
         return False
 
@@ -131,5 +136,10 @@ class SweepRuns:
         self.state.done.append(key)
         self.save()
 
-    def finish(self) -> None:
-        self.client.set_terminated(self.state.sweep_run_id, "FINISHED")
+    def close(self, status: str = "FINISHED") -> None:
+        """End the sweep run and its fraction runs (FINISHED, or FAILED / KILLED when the sweep
+        stopped on an error or a Ctrl-C; --resume reopens them)."""
+        for run_id in self.state.fraction_runs.values():
+            self.client.set_terminated(run_id, status)
+        if self.state.sweep_run_id is not None:
+            self.client.set_terminated(self.state.sweep_run_id, status)

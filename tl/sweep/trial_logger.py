@@ -69,7 +69,7 @@ class TrialLogger(tune.Callback):
             settings = Config().override({**self.overrides, **trial.config})
             if self.base_config is not None:
                 settings = transfer_config(settings, self.base_config)
-            tracking.log_params(self.client, run_id, settings.flat())
+            tracking.log_params(self.client, run_id, used_settings(settings, self.tags.get("mode")))
         self._runs[trial.trial_id] = run_id
         return run_id
 
@@ -111,6 +111,14 @@ class TrialLogger(tune.Callback):
         self.client.set_tag(run_id, tracking.OUTCOME, "failed")
         self.client.set_tag(run_id, "tl.error", _error_line(trial))
         self.client.set_terminated(run_id, "FAILED")
+
+
+def used_settings(settings: Config, mode: str | None) -> dict:
+    """The settings a trial uses, flat: a scratch model (or the base model) has no transfer.*."""
+    flat = settings.flat()
+    if mode == "transfer":
+        return flat
+    return {key: value for key, value in flat.items() if not key.startswith("transfer.")}
 
 
 def final_checkpoint_path(trial) -> str | None:
