@@ -332,7 +332,7 @@ def test_project_sweep_script_runs_on_a_multi_node_cluster(cpu_free_head_cluster
     out = tmp_path / "out"
     command = [sys.executable, str(REPO / "sweeps" / "ztf_to_lsst.py"), "--smoke-test",
                "--address", cpu_free_head_cluster.address, "--fractions", "1.0", "--num-samples", "1",
-               "--epochs", "1", "--workers-per-trial", "1", "--out", str(out)]
+               "--epochs", "1", "--workers-per-trial", "1", "--executor", "train", "--out", str(out)]
     finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
 

@@ -97,7 +97,12 @@ def check_champion_reproduces_its_test_metric(client, experiment: str, target: s
                                    {tracking.STAGE: "1/transfer/0", tracking.OUTCOME: "completed"})
     best = max(completed, key=lambda r: r.data.metrics["best_val_macro_f1"])
     assert best.info.run_id == run.info.run_id  # the champion is the best trial on validation
-    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(client.tracking_uri)  # the test's reading, as a user would: tl sets no global URI
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    finally:
+        mlflow.set_tracking_uri(previous)
     # The target's test split, encoded with the normalisation stored in the trial's MODEL_DIR.
     loaded = load_model_dir(client.download_artifacts(run.info.run_id, "model_dir"))
     max_length = loaded.config.data.max_length
@@ -213,4 +218,4 @@ def test_failing_trials_are_recorded_and_the_sweep_finishes(ray_session, tmp_pat
     assert len(trials) == 2
     for trial in trials:
         assert trial.info.status == "FAILED" and trial.data.tags[tracking.OUTCOME] == "failed"
-        assert "no_such_metric" in trial.data.tags["tl.error"]
+        assert "the val split has no objects" in trial.data.tags["tl.error"]
