@@ -216,6 +216,11 @@ INVALID = [  # (key, value, message fragment)
     ("train.seed", -1, "[0, 4294967295]"), ("train.seed", MAX_SEED + 1, "[0, 4294967295]"),
     ("transfer.freeze_depth", -1, ">= 0"), ("transfer.pretrained_lr_scale", 0, "> 0"),
     ("transfer.pretrained_lr_scale", "nan", "finite"),
+    ("data.refit_metadata_normalizer", "maybe", "cannot use 'maybe' as bool"),
+    ("train.max_steps", -1, ">= 0"), ("train.logit_adjustment", 2.5, "[-2, 2]"),
+    ("train.logit_adjustment", "nan", "finite"), ("train.tune_logit_adjustment", 0.5, "as bool"),
+    ("train.init_bias_to_prior", "2", "as bool"), ("transfer.strategy", "all", "depth, gru, head_then_all"),
+    ("transfer.head_epochs", 0, ">= 1"),
 ]
 VALID = [  # boundaries that are allowed
     ("data.target_fraction", 1), ("data.target_fraction", 1e-9), ("data.seed", 0), ("data.seed", MAX_SEED),
@@ -225,6 +230,10 @@ VALID = [  # boundaries that are allowed
     ("train.class_weight_power", 0), ("train.patience", 1), ("train.early_stopping_metric", "val_loss"),
     ("train.early_stopping_metric", "val_macro_f1"), ("train.seed", 0), ("train.seed", MAX_SEED),
     ("transfer.freeze_depth", 0), ("transfer.pretrained_lr_scale", 1e-6),
+    ("data.refit_metadata_normalizer", True), ("train.max_steps", 0), ("train.logit_adjustment", -2),
+    ("train.logit_adjustment", 2), ("train.tune_logit_adjustment", True), ("train.init_bias_to_prior", False),
+    ("train.early_stopping_metric", "val_macro_f1_common"), ("transfer.strategy", "head_then_all"),
+    ("transfer.head_epochs", 1),
 ]
 
 

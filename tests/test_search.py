@@ -15,21 +15,31 @@ CONFIG = Config()
 DEEPEST = max_freeze_depth(CONFIG.model)
 
 
-def test_transfer_space_is_conditional_on_freeze_depth():
-    base = {"train.lr": 1e-3, "train.class_weight_power": 0.5, "train.weight_decay": 1e-4}
-    partial = optuna.trial.FixedTrial({**base, "transfer.freeze_depth": 1, "transfer.pretrained_lr_scale": 0.1})
-    make_space("transfer", CONFIG)(partial)
-    assert set(partial.params) == {*base, "transfer.freeze_depth", "transfer.pretrained_lr_scale"}
-    full = optuna.trial.FixedTrial({**base, "transfer.freeze_depth": DEEPEST})
-    make_space("transfer", CONFIG)(full)  # every pre-trained block frozen: no pre-trained lr factor
-    assert set(full.params) == {*base, "transfer.freeze_depth"}
+SHARED_POINT = {"train.lr": 1e-3, "train.class_weight_power": 0.5, "train.weight_decay": 1e-4,
+                "train.tune_logit_adjustment": True, "train.init_bias_to_prior": False}
+
+
+def searched(mode: str, point: dict) -> set:
+    trial = optuna.trial.FixedTrial(point)
+    make_space(mode, CONFIG)(trial)
+    return set(trial.params)
+
+
+def test_transfer_space_is_conditional_on_the_strategy_and_freeze_depth():
+    transfer = {**SHARED_POINT, "data.refit_metadata_normalizer": True, "transfer.pretrained_lr_scale": 0.1}
+    common = {*SHARED_POINT, "transfer.strategy", "data.refit_metadata_normalizer"}
+    partial = {**transfer, "transfer.strategy": "depth", "transfer.freeze_depth": 1}
+    assert searched("transfer", partial) == {*common, "transfer.freeze_depth", "transfer.pretrained_lr_scale"}
+    full = {**transfer, "transfer.strategy": "depth", "transfer.freeze_depth": DEEPEST}
+    assert searched("transfer", full) == {*common, "transfer.freeze_depth"}  # all frozen: no lr factor
+    gru = {**transfer, "transfer.strategy": "gru"}
+    assert searched("transfer", gru) == {*common, "transfer.pretrained_lr_scale"}
+    two_phase = {**transfer, "transfer.strategy": "head_then_all", "transfer.head_epochs": 3}
+    assert searched("transfer", two_phase) == {*common, "transfer.head_epochs", "transfer.pretrained_lr_scale"}
 
 
 def test_scratch_space_has_no_transfer_settings():
-    trial = optuna.trial.FixedTrial({"train.lr": 1e-3, "train.class_weight_power": 1.0,
-                                     "train.weight_decay": 1e-4, "model.dropout": 0.2})
-    make_space("scratch", CONFIG)(trial)
-    assert set(trial.params) == {"train.lr", "train.class_weight_power", "train.weight_decay", "model.dropout"}
+    assert searched("scratch", {**SHARED_POINT, "model.dropout": 0.2}) == {*SHARED_POINT, "model.dropout"}
 
 
 @pytest.mark.parametrize("mode", ["transfer", "scratch"])
@@ -42,7 +52,7 @@ def test_sampled_points_are_valid_settings_in_range(mode):
         Config().override(trial.params)  # every name is a real dotted setting
         for name, value in trial.params.items():
             assert known[name]._contains(known[name].to_internal_repr(value)), (name, value)
-        if mode == "transfer":
+        if mode == "transfer" and trial.params["transfer.strategy"] == "depth":
             assert 0 <= trial.params["transfer.freeze_depth"] <= DEEPEST
     lrs = [t.params["train.lr"] for t in study.trials]
     assert min(lrs) >= RANGES["train.lr"][0] and max(lrs) <= RANGES["train.lr"][1]

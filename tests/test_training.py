@@ -65,7 +65,8 @@ def test_fit_is_deterministic_and_reports_each_epoch():
     second = fit(prepare(_config(**{"train.epochs": 3}), dataset))
     assert _states_equal(first.model.state_dict(), second.model.state_dict())
     assert [m["epoch"] for m in seen] == [1.0, 2.0, 3.0]
-    assert set(seen[0]) == {"epoch", "train_loss", "val_loss", "val_macro_f1", "val_balanced_accuracy", "lr"}
+    assert set(seen[0]) == {"epoch", "train_loss", "val_loss", "val_macro_f1", "val_balanced_accuracy",
+                           "val_macro_f1_common", "lr"}
     assert seen == first.history
 
 

@@ -59,9 +59,11 @@ def add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", required=True, help="MODEL_DIR of the pre-trained base model")
     parser.add_argument("--data", required=True, help="canonical target data set directory")
     parser.add_argument("--fraction", type=float, required=True, help="fraction of the target train split")
-    parser.add_argument("--freeze-depth", type=int, required=True,
-                        help="number of blocks frozen, input to output: gru_1..gru_L, metadata, dense_1, "
-                             "dense_2, head; 0 fine-tunes everything, at most all but the head")
+    parser.add_argument("--freeze-depth", type=int,
+                        help="transfer.freeze_depth (strategy depth): number of blocks frozen, input to "
+                             "output: gru_1..gru_L, metadata, dense_1, dense_2, head; 0 (the default) "
+                             "fine-tunes everything, at most all but the head. Other strategies: "
+                             "--set transfer.strategy=gru|head_then_all")
     parser.add_argument("--out", required=True, help="MODEL_DIR to write")
     _add_training_options(parser)
 
@@ -141,14 +143,19 @@ def _train(args, config, base: str | None) -> int:
             print(" ".join(f"{k}={v:.4g}" for k, v in metrics.items()), flush=True)
 
     result = fit(prepared, report=report, progress=progress)
-    metrics = {split: evaluate(result.model, getattr(prepared, split), prepared.classes)
+    metrics = {split: evaluate(result.model, getattr(prepared, split), prepared.classes,
+                               correction=result.prior_correction)
                for split in ("val", "test")}
+    metrics["training"] = result.summary()
     data = args.data if "://" in args.data else os.path.abspath(args.data)
     info = {"data": data, "base_model": os.path.abspath(base) if base else None,
             "best_epoch": result.best_epoch, "dropped": prepared.dropped,
             "train_seconds": round(time.time() - start, 1)}
-    save_model_dir(args.out, prepared, result.model, history=result.history, metrics=metrics, info=info)
-    print(f"best epoch {result.best_epoch}; test split:")
+    save_model_dir(args.out, prepared, result.model, history=result.history, metrics=metrics, info=info,
+                   prior_correction=result.prior_correction)
+    budget = "" if result.converged else f" (the last of its {result.epoch_budget}: not converged)"
+    tau = result.prior_correction.tau
+    print(f"best epoch {result.best_epoch}{budget}; logit adjustment tau {tau:g}; test split:")
     print(format_summary(metrics["test"]))
     print(f"wrote {args.out} in {time.time() - start:.1f} s")
     return 0
@@ -193,7 +200,7 @@ def run_evaluate(args) -> int:
     loaded, encoded = _load_encoded(args)
     if not (encoded.labels >= 0).any():
         raise TLError(f"--data {args.data} --split {args.split}: no object to score ({_why_empty(encoded)})")
-    metrics = evaluate(loaded.model, encoded, loaded.classes)
+    metrics = evaluate(loaded.model, encoded, loaded.classes, correction=loaded.prior_correction)
     metrics.update(split=args.split, days=args.days, dropped=encoded.dropped)
     if metrics["n_unknown_class"]:
         print(f"left out {metrics['n_unknown_class']} objects (class not among the model's classes)")
@@ -213,7 +220,7 @@ def run_predict(args) -> int:
     loaded, encoded = _load_encoded(args)
     if len(encoded) == 0:
         raise TLError(f"--data {args.data} --split {args.split}: no object to predict ({_why_empty(encoded)})")
-    proba = predict_proba(loaded.model, encoded)
+    proba = predict_proba(loaded.model, encoded, correction=loaded.prior_correction)
     table = pd.DataFrame(proba, columns=loaded.classes)
     table.insert(0, "object_id", encoded.object_ids)
     table["predicted_class"] = [loaded.classes[i] for i in proba.argmax(axis=1)]

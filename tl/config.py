@@ -26,6 +26,9 @@ class DataConfig:
     max_length: int = 200  # observations per light curve fed to the network (see encoding)
     folds: int = 0  # outer cross-validation folds (tl.data.fold_split); 0: the data set's own split
     fold: int = 0  # with folds: the fold that is the test split
+    # transfer: keep the base's sequence statistics, refit the metadata ones on the target train split
+    # (a data setting because it changes the encoding: tl.experiment.prepare_data depends on data.* only)
+    refit_metadata_normalizer: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,16 +46,22 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     epochs: int = 50
+    max_steps: int = 0  # > 0: a step budget, epochs = ceil(max_steps / batches per epoch); 0: train.epochs
     batch_size: int = 64
     class_weight_power: float = 1.0  # w_c proportional to n_c ** -power; 1 is inverse frequency
     patience: int = 15  # epochs without improvement before early stopping
-    early_stopping_metric: str = "val_macro_f1"  # or "val_loss"
+    early_stopping_metric: str = "val_macro_f1"  # or "val_loss", "val_macro_f1_common"
     seed: int = 0
+    logit_adjustment: float = 0.0  # tau: decisions from logits + tau * log(train prior); 0 is off
+    tune_logit_adjustment: bool = False  # choose tau on the val split after training (tl.prior.TAU_GRID)
+    init_bias_to_prior: bool = False  # head bias = log(train prior) before training (both modes)
 
 
 @dataclass(frozen=True)
 class TransferConfig:
-    freeze_depth: int = 0  # the first k blocks (input to output order) are frozen
+    strategy: str = "depth"  # which blocks train: "depth", "gru", "head_then_all" (tl.transfer)
+    freeze_depth: int = 0  # strategy "depth": the first k blocks (input to output order) are frozen
+    head_epochs: int = 5  # strategy "head_then_all": epochs that train the head alone
     pretrained_lr_scale: float = 1.0  # learning-rate factor for unfrozen pre-trained blocks
 
 
@@ -122,7 +131,8 @@ class Rule:
     def problem(self, value: Any) -> str | None:
         """Why `value` is not allowed, or None."""
         if self.choices:
-            return None if value in self.choices else f"must be one of {', '.join(self.choices)}, got {value!r}"
+            allowed = ", ".join(map(str, self.choices))
+            return None if value in self.choices else f"must be one of {allowed}, got {value!r}"
         if isinstance(value, float) and not math.isfinite(value):
             return f"must be a finite number, got {value}"
         too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
@@ -137,6 +147,7 @@ class Rule:
 
 _AT_LEAST_1 = Rule(low=1)
 _SEED = Rule(low=0, high=MAX_SEED)
+_BOOL = Rule(choices=(False, True))
 
 RULES: dict[str, Rule] = {  # one per setting; Config.__post_init__ applies them
     "data.target_fraction": Rule(low=0, high=1, low_open=True),
@@ -144,6 +155,7 @@ RULES: dict[str, Rule] = {  # one per setting; Config.__post_init__ applies them
     "data.max_length": _AT_LEAST_1,
     "data.folds": Rule(low=0),  # 1 is refused in Config.__post_init__ (nothing left to train on)
     "data.fold": Rule(low=0),
+    "data.refit_metadata_normalizer": _BOOL,
     "model.gru_hidden": _AT_LEAST_1,
     "model.gru_layers": _AT_LEAST_1,
     "model.metadata_hidden": _AT_LEAST_1,
@@ -153,12 +165,18 @@ RULES: dict[str, Rule] = {  # one per setting; Config.__post_init__ applies them
     "train.lr": Rule(low=0, low_open=True),
     "train.weight_decay": Rule(low=0),
     "train.epochs": _AT_LEAST_1,
+    "train.max_steps": Rule(low=0),
     "train.batch_size": _AT_LEAST_1,
     "train.class_weight_power": Rule(low=0),
     "train.patience": _AT_LEAST_1,
-    "train.early_stopping_metric": Rule(choices=("val_macro_f1", "val_loss")),
+    "train.early_stopping_metric": Rule(choices=("val_macro_f1", "val_loss", "val_macro_f1_common")),
     "train.seed": _SEED,
+    "train.logit_adjustment": Rule(low=-2, high=2),
+    "train.tune_logit_adjustment": _BOOL,
+    "train.init_bias_to_prior": _BOOL,
+    "transfer.strategy": Rule(choices=("depth", "gru", "head_then_all")),
     "transfer.freeze_depth": Rule(low=0),  # the upper bound depends on the model: tl.transfer.freeze
+    "transfer.head_epochs": _AT_LEAST_1,
     "transfer.pretrained_lr_scale": Rule(low=0, low_open=True),
 }
 
@@ -170,9 +188,15 @@ def check_setting(key: str, value: Any) -> None:
         raise SettingError(key, problem)
 
 
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
 def _cast(key: str, value: Any, kind: type) -> Any:
-    if kind is bool and isinstance(value, str):
-        return value.lower() in ("1", "true", "yes")
+    if kind is bool:
+        word = str(value).strip().lower()
+        if isinstance(value, (bool, int, str)) and word in _BOOL_WORDS:
+            return _BOOL_WORDS[word]
+        raise SettingError(key, f"cannot use {value!r} as bool (true/false, yes/no, 1/0)")
     try:
         cast = kind(value)
     except (TypeError, ValueError, OverflowError):

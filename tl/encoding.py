@@ -218,3 +218,15 @@ def collate(batch):
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
     padded = torch.nn.utils.rnn.pad_sequence(list(sequences), batch_first=True)
     return padded, lengths, torch.stack(metadata), torch.stack(labels)
+
+
+def make_loader(dataset, batch_size: int, shuffle: bool, seed: int) -> torch.utils.data.DataLoader:
+    """A DataLoader of padded batches (see `collate`).
+
+    With shuffle, the order of epoch e is fixed by (seed, e): `fit` reseeds the sampler's generator
+    each epoch, so a resumed run sees the same batches as an uninterrupted one.
+    """
+    sampler = None
+    if shuffle:
+        sampler = torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate)

@@ -16,16 +16,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 from sklearn.metrics import (balanced_accuracy_score, confusion_matrix, f1_score,
                              precision_recall_fscore_support, roc_auc_score)
 
+from tl.encoding import make_loader
+from tl.prior import PriorCorrection
 
-def predict_proba(model, dataset, batch_size: int = 256) -> np.ndarray:
-    """(N, n_classes) softmax probabilities of `model` (eval mode, no grad) on an EncodedDataset."""
-    import torch
 
-    from tl.training import make_loader
-
+def predict_logits(model, dataset, batch_size: int = 256) -> np.ndarray:
+    """(N, n_classes) float64 logits of `model` (eval mode, no grad) on an EncodedDataset."""
     module = getattr(model, "module", model)
     device = next(module.parameters()).device
     was_training = module.training
@@ -34,10 +34,18 @@ def predict_proba(model, dataset, batch_size: int = 256) -> np.ndarray:
     with torch.no_grad():
         for sequences, lengths, metadata, _ in make_loader(dataset, batch_size, shuffle=False, seed=0):
             logits = module(sequences.to(device), lengths, metadata.to(device))
-            outputs.append(torch.softmax(logits.double(), dim=1).cpu().numpy())
+            outputs.append(logits.double().cpu().numpy())
     module.train(was_training)
-    n_classes = module.head.out_features
-    return np.concatenate(outputs) if outputs else np.zeros((0, n_classes))
+    return np.concatenate(outputs) if outputs else np.zeros((0, module.head.out_features))
+
+
+def predict_proba(model, dataset, batch_size: int = 256, correction: PriorCorrection | None = None) -> np.ndarray:
+    """(N, n_classes) softmax probabilities of `model` on an EncodedDataset; with a `correction`
+    (the loaded model's prior_correction) the softmax of the adjusted logits (tl.prior)."""
+    logits = predict_logits(model, dataset, batch_size)
+    if correction is not None:
+        logits = correction.apply(logits)
+    return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
 
 
 def compute_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict:
@@ -81,10 +89,11 @@ def roc_auc_macro(y_true: np.ndarray, proba: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
-def evaluate(model, dataset, classes: list[str], batch_size: int = 256) -> dict:
-    """compute_metrics on an EncodedDataset; objects whose class the model lacks (label -1) are
-    left out and counted in "n_unknown_class"."""
-    proba = predict_proba(model, dataset, batch_size)
+def evaluate(model, dataset, classes: list[str], batch_size: int = 256,
+             correction: PriorCorrection | None = None) -> dict:
+    """compute_metrics on an EncodedDataset (decisions adjusted by `correction`, if given); objects
+    whose class the model lacks (label -1) are left out and counted in "n_unknown_class"."""
+    proba = predict_proba(model, dataset, batch_size, correction)
     labels = dataset.labels.numpy()
     known = labels >= 0
     metrics = compute_metrics(labels[known], proba[known], classes)
@@ -119,15 +128,16 @@ def format_summary(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def prediction_table(model, splits: dict, classes: list[str]):
-    """Per-object probabilities of `model` on each EncodedDataset in `splits` ({"val": ..., "test":
-    ...}): a DataFrame with split, object_id, label (the true class, None if the model lacks it),
-    one `p_<class>` column per class. What paired bootstraps over objects are computed from."""
+def prediction_table(model, splits: dict, classes: list[str], correction: PriorCorrection | None = None):
+    """Per-object probabilities of `model` (adjusted by `correction`, if given) on each
+    EncodedDataset in `splits` ({"val": ..., "test": ...}): a DataFrame with split, object_id, label
+    (the true class, None if the model lacks it), one `p_<class>` column per class. What paired
+    bootstraps over objects are computed from."""
     import pandas as pd
 
     frames = []
     for split, dataset in splits.items():
-        proba = predict_proba(model, dataset)
+        proba = predict_proba(model, dataset, correction=correction)
         labels = dataset.labels.numpy()
         frame = pd.DataFrame({"split": split, "object_id": dataset.object_ids,
                               "label": [classes[i] if i >= 0 else None for i in labels]})

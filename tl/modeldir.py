@@ -3,7 +3,8 @@
     MODEL_DIR/
       weights.pt     the model's state_dict (torch.save)
       model.json     format version, mode, classes, the full config (Config.flat()), the band table,
-                     the bands seen in training, normalisation statistics, block names, lineage info
+                     the bands seen in training, normalisation statistics, block names, lineage info,
+                     the prior correction the model decides with (tl.prior; absent in older ones)
       history.json   one metrics dict per training epoch
       metrics.json   evaluation metrics (e.g. {"val": {...}, "test": {...}})
 
@@ -21,6 +22,7 @@ from tl.atomic import staged_directory
 from tl.config import Config
 from tl.encoding import METADATA_FEATURES, SEQUENCE_FEATURES, Normalizer
 from tl.errors import TLError
+from tl.prior import PriorCorrection
 from tl.surveys import band_table
 
 FORMAT = "tl-model"
@@ -41,18 +43,27 @@ class LoadedModel:
     metrics: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     path: str = ""
+    prior_correction: PriorCorrection | None = None  # pass to tl.evaluation.evaluate / predict_proba
 
 
-def save_model_dir(path: str, prepared, model=None, *, history=(), metrics=None, info=None) -> None:
+def save_model_dir(path: str, prepared, model=None, *, history=(), metrics=None, info=None,
+                   prior_correction: PriorCorrection | None = None) -> None:
     """Write a self-contained MODEL_DIR at `path` from a Prepared run (and its trained `model`,
     default prepared.model); replaces an existing MODEL_DIR only once the new one is complete.
 
     `info` (JSON-able dict) is stored in model.json, e.g. {"data": ..., "base_model": ...}.
+    `prior_correction` is fit's (FitResult.prior_correction); without it, train.logit_adjustment
+    by the train prior, and a tau chosen on validation (train.tune_logit_adjustment) is an error.
     """
     import torch
 
     from tl.evaluation import json_safe
 
+    if prior_correction is None:
+        if prepared.config.train.tune_logit_adjustment:
+            raise TLError("save_model_dir: train.tune_logit_adjustment is on, pass the FitResult's "
+                          "prior_correction (tau chosen on the val split)")
+        prior_correction = PriorCorrection(tuple(prepared.log_prior), prepared.config.train.logit_adjustment)
     model = model if model is not None else prepared.model
     module = getattr(model, "module", model)  # unwrap DistributedDataParallel
     description = {
@@ -61,7 +72,7 @@ def save_model_dir(path: str, prepared, model=None, *, history=(), metrics=None,
         "band_table": band_table(), "trained_bands": list(prepared.trained_bands),
         "normalizer": prepared.normalizer.to_dict(), "blocks": list(module.blocks),
         "sequence_features": list(SEQUENCE_FEATURES), "metadata_features": list(METADATA_FEATURES),
-        "info": dict(info or {}),
+        "prior_correction": prior_correction.to_dict(), "info": dict(info or {}),
     }
     with staged_directory(path, "model.json", "tl MODEL_DIR") as staging:
         state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
@@ -88,6 +99,10 @@ def load_model_dir(path: str) -> LoadedModel:
         classes = list(description["classes"])
         normalizer = Normalizer.from_dict(description["normalizer"])
         bands = list(description["band_table"])
+        correction = description.get("prior_correction")
+        correction = PriorCorrection.from_dict(correction) if correction is not None else None
+        if correction is not None and len(correction.log_prior) != len(classes):
+            raise ValueError("'prior_correction' (one log prior per class)")
     except TLError as error:
         raise TLError(f"{path}/model.json: {error}") from None
     except (KeyError, TypeError, ValueError) as error:
@@ -108,7 +123,7 @@ def load_model_dir(path: str) -> LoadedModel:
         trained_bands=list(description.get("trained_bands", [])), mode=description.get("mode", ""),
         history=_read_json(path, "history.json", default=[]),
         metrics=_read_json(path, "metrics.json", default={}), info=description.get("info", {}),
-        path=os.path.abspath(path))
+        path=os.path.abspath(path), prior_correction=correction)
 
 
 def _read_json(path: str, name: str, default=None):

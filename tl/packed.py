@@ -1,7 +1,8 @@
 """A single-tensor wrapper around the classifier: the form MLflow's pytorch flavor logs and serves.
 
 Input row (float32): metadata (5), light-curve length (1), then the standardised sequence padded
-to max_length observations of 5 features, flattened. Output: class probabilities (softmax).
+to max_length observations of 5 features, flattened. Output: class probabilities (softmax), of
+the logits adjusted by the model's prior correction when one is given (tl.prior).
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ import torch
 from torch import nn
 
 from tl.encoding import METADATA_FEATURES, SEQUENCE_FEATURES
+from tl.prior import PriorCorrection
 
 
 class PackedInputClassifier(nn.Module):
-    def __init__(self, classifier: nn.Module, max_length: int):
+    def __init__(self, classifier: nn.Module, max_length: int, correction: PriorCorrection | None = None):
         super().__init__()
         self.classifier = classifier
         self.max_length = max_length
+        shift = None
+        if correction is not None and correction.tau != 0:
+            shift = correction.tau * torch.tensor(correction.log_prior, dtype=torch.float32)
+        self.register_buffer("logit_shift", shift)  # (n_classes,) tau * log prior, or None
 
     def forward(self, packed: torch.Tensor) -> torch.Tensor:
         """packed (B, 6 + max_length * 5) -> probabilities (B, n_classes)."""
@@ -25,7 +31,10 @@ class PackedInputClassifier(nn.Module):
         lengths = packed[:, n_meta].round().long().clamp(min=1)
         sequences = packed[:, n_meta + 1:].reshape(len(packed), self.max_length, n_seq)
         sequences = sequences[:, :int(lengths.max())]  # (B, T, 5), T the longest light curve
-        return torch.softmax(self.classifier(sequences, lengths, metadata), dim=1)
+        logits = self.classifier(sequences, lengths, metadata)
+        if self.logit_shift is not None:
+            logits = logits + self.logit_shift
+        return torch.softmax(logits, dim=1)
 
 
 def packed_width(max_length: int) -> int:

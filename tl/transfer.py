@@ -1,14 +1,23 @@
 """Transfer from a base MODEL_DIR: explicit weight surgery, head mapping by class name, freezing.
 
-Fine-tuning is training from pre-trained weights (tl.training.fit), with the first
-`transfer.freeze_depth` blocks frozen and optionally a smaller learning rate for the other
-pre-trained blocks. The target model keeps the base's architecture (model.* shape settings);
-only model.dropout may differ.
+Fine-tuning is training from pre-trained weights (tl.training.fit), optionally with a smaller
+learning rate for the pre-trained blocks (`transfer.pretrained_lr_scale`). Which blocks train is
+`transfer.strategy`:
+
+    depth          the first `transfer.freeze_depth` blocks are frozen, the rest train
+    gru            the GRU blocks and the head train; metadata, dense_1 and dense_2 are frozen
+                   (the light curves' domain shift is in the sequence input)
+    head_then_all  the head alone for `transfer.head_epochs` epochs, then every block
+
+The target model keeps the base's architecture (model.* shape settings); only model.dropout may
+differ. `zero_shot_model` is the base model mapped onto the target classes with no training.
 
 Normalisation: the target reuses the base model's statistics. The pre-trained GRU learned its
 weights on inputs at the base's scale, and with few target labels (5-10% of a small data set)
 recomputed statistics would be noisy; because flux is scaled per object and wavelength has a
-fixed physical scale, the base statistics already fit other surveys' inputs reasonably.
+fixed physical scale, the base sequence statistics fit other surveys' inputs reasonably. The
+metadata statistics may not (on PLAsTiCC the base's put log peak flux at -5.7 sigma):
+`data.refit_metadata_normalizer` refits those on the target's train split (tl.experiment).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import dataclasses
 
 import torch
 
-from tl.config import Config
+from tl.config import Config, TransferConfig
 from tl.errors import TLError
 from tl.modeldir import check_state_dict
 from tl.model import TransientClassifier, block_names, max_freeze_depth
@@ -71,9 +80,55 @@ def freeze(model: TransientClassifier, depth: int) -> list[str]:
     if not 0 <= depth <= max_freeze_depth(model.config):
         raise TLError(f"freeze depth must be between 0 and {max_freeze_depth(model.config)} "
                       f"(blocks: {', '.join(names)}), got {depth}")
+    return freeze_blocks(model, names[:depth])
+
+
+def freeze_blocks(model: TransientClassifier, names) -> list[str]:
+    """Freeze the blocks `names` (requires_grad False); return the frozen parameter names."""
     frozen = []
-    for name in names[:depth]:
+    for name in names:
         for parameter_name, parameter in model.block(name).named_parameters():
             parameter.requires_grad_(False)
             frozen.append(f"{name}.{parameter_name}")
     return frozen
+
+
+def apply_strategy(model: TransientClassifier, transfer: TransferConfig) -> list[str]:
+    """Freeze what `transfer.strategy` keeps fixed for the whole run; return the frozen parameter
+    names (head_then_all freezes nothing: its first phase is `trained_blocks`')."""
+    if transfer.strategy != "depth" and transfer.freeze_depth != 0:
+        raise TLError(f"transfer.freeze_depth applies to transfer.strategy=depth only, "
+                      f"got freeze_depth {transfer.freeze_depth} with strategy {transfer.strategy}")
+    if transfer.strategy == "depth":
+        return freeze(model, transfer.freeze_depth)
+    if transfer.strategy == "gru":
+        return freeze_blocks(model, ("metadata", "dense_1", "dense_2"))
+    return []
+
+
+def trained_blocks(blocks: tuple[str, ...], transfer: TransferConfig, epoch: int) -> tuple[str, ...]:
+    """The blocks the optimiser holds at `epoch` (1-based) of a transfer run: the head alone in
+    head_then_all's first transfer.head_epochs epochs, else all (frozen ones have no gradient).
+
+    In the first phase the other blocks keep requires_grad: a DDP wrapper, built once before
+    training, then all-reduces every parameter in the second phase too."""
+    if transfer.strategy == "head_then_all" and epoch <= transfer.head_epochs:
+        return ("head",)
+    return blocks
+
+
+def zero_shot_model(base, target_classes: list[str]) -> TransientClassifier:
+    """The base model (a LoadedModel) with its head mapped onto `target_classes` by name, untrained.
+
+    Classes the base lacks can never be predicted: their head rows are weight 0 and bias -inf
+    (probability 0). Base-only classes are dropped, so their probability goes to shared classes.
+    """
+    model = TransientClassifier(len(target_classes), base.config.model)
+    shared = load_pretrained(model, base.model.state_dict(), base.classes, target_classes,
+                             where=f"{base.path}/weights.pt")
+    with torch.no_grad():
+        for row, name in enumerate(target_classes):
+            if name not in shared:
+                model.head.weight[row] = 0.0
+                model.head.bias[row] = float("-inf")
+    return model.eval()

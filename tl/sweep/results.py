@@ -54,6 +54,9 @@ def importances(runs, mode: str, config: Config) -> dict[str, float]:
 
 
 def _cast(distribution, text: str):
+    """A param's MLflow text as the value its distribution holds."""
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return next(choice for choice in distribution.choices if str(choice) == text)
     return int(float(text)) if isinstance(distribution, optuna.distributions.IntDistribution) else float(text)
 
 

@@ -9,10 +9,8 @@ import tempfile
 from dataclasses import dataclass
 
 from tl.config import Config
-from tl.data import splits_for
-from tl.encoding import encode
 from tl.errors import TLError
-from tl.evaluation import evaluate, prediction_table
+from tl.experiment import zero_shot_predictions
 from tl.modeldir import load_model_dir
 from tl.sweep import tracking
 from tl.sweep.executors import TrialPayload
@@ -124,20 +122,21 @@ def study_stage(sweep: SweepContext, study: Study, target_ref, base_ref, base: B
 
 
 def zero_shot_stage(sweep: SweepContext, base: BaseModel, target, fold: int | None) -> None:
-    """The zero-shot point: the base model as it is (its head read by class name: target objects
-    of classes it lacks count as unknown), scored on the target's test split (of `fold`). Logged
-    as a run with tl.role=zero_shot under the sweep run, with its per-object predictions."""
+    """The zero-shot point: the base model as it is, its head mapped onto the target classes by
+    name (tl.experiment.zero_shot_predictions; a class the base lacks is never predicted), scored
+    on the target's test split (of `fold`) over the same objects as the transfer studies. Logged as
+    a run with tl.role=zero_shot under the sweep run, with its per-object predictions."""
     runs, folds = sweep.runs, sweep.spec.folds
     key = "zero_shot" if fold is None else f"zero_shot/k{fold}"
     if key in runs.state.done:
         return
+    settings = {"data.max_length": base.config.data.max_length, **sweep.spec.overrides,
+                **Study(1.0, "transfer", 0, fold).overrides(folds)}
     with tempfile.TemporaryDirectory() as scratch:
-        loaded = load_model_dir(unpack_directory(base.archive, os.path.join(scratch, "base")))
-        test = splits_for(target, folds, fold or 0).split("test")
-        encoded = encode(test, loaded.classes, loaded.normalizer, loaded.config.data.max_length)
-        evaluation = evaluate(loaded.model, encoded, loaded.classes)
+        base_dir = unpack_directory(base.archive, os.path.join(scratch, "base"))
+        evaluation, table = zero_shot_predictions(base_dir, target, "test", Config().override(settings))
         path = os.path.join(scratch, PREDICTIONS_FILE)
-        prediction_table(loaded.model, {"test": encoded}, loaded.classes).to_csv(path, index=False)
+        table.to_csv(path, index=False)
         for stale in tracking.find_runs(runs.client, runs.experiment_id, {tracking.ROLE: "zero_shot", tracking.STAGE: key,
                                                                           "mlflow.parentRunId": runs.state.sweep_run_id}):
             runs.client.delete_run(stale.info.run_id)  # a zero-shot run of an interrupted sweep

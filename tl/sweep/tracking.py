@@ -217,7 +217,7 @@ def log_pytorch_model(client, run_id: str) -> str:
     with tempfile.TemporaryDirectory() as scratch:
         loaded = load_model_dir(client.download_artifacts(run_id, "model_dir", scratch))
         max_length = loaded.config.data.max_length
-        wrapper = PackedInputClassifier(loaded.model, max_length).eval()
+        wrapper = PackedInputClassifier(loaded.model, max_length, correction=loaded.prior_correction).eval()
         example = np.zeros((2, packed_width(max_length)), dtype=np.float32)
         example[:, 5] = 1  # length 1: a valid (if trivial) light curve
         with torch.no_grad():

@@ -159,22 +159,27 @@ def run_trial_body(loop_config: dict, session) -> None:
                  resume_state=resume_state)
 
     # 4. Report the best epoch's validation metrics, the test metrics and the model (rank 0).
-    metrics = final_metrics(result.history, result.best_epoch)
+    metrics = {**final_metrics(result.history, result.best_epoch),
+               "epoch_budget": float(result.epoch_budget), "converged": float(result.converged)}
+    correction = result.prior_correction  # how the model decides (tl.prior): val, test, predictions
     # Local mode (num_workers=0) keeps checkpoints in memory only: a caller that wants the
     # final model passes final_checkpoint_dir; otherwise the report copies it to storage.
     keep = loop_config.get("final_checkpoint_dir")
     with (contextlib.nullcontext(keep) if keep else tempfile.TemporaryDirectory()) as directory:
         if session.rank == 0:
-            evaluation = evaluate(result.model, prepared.test, prepared.classes)
+            if config.train.tune_logit_adjustment:  # tau was chosen after training, on validation
+                metrics["val_macro_f1"] = evaluate(result.model, prepared.val, prepared.classes,
+                                                   correction=correction)["macro_f1"]
+            evaluation = evaluate(result.model, prepared.test, prepared.classes, correction=correction)
             metrics.update({f"test_{key}": float(evaluation[key])
                             for key in ("macro_f1", "balanced_accuracy", "roc_auc_macro")})
             save_model_dir(os.path.join(directory, MODEL_DIR), prepared, result.model,
-                           history=result.history, metrics={"test": evaluation},
-                           info=loop_config.get("info", {}))
+                           history=result.history, metrics={"test": evaluation, "training": result.summary()},
+                           info=loop_config.get("info", {}), prior_correction=correction)
             with open(os.path.join(directory, EVALUATION_FILE), "w") as stream:
                 json.dump({"metrics": metrics, "evaluation": evaluation}, stream, default=float)
-            prediction_table(result.model, {"val": prepared.val, "test": prepared.test},
-                             prepared.classes).to_csv(os.path.join(directory, PREDICTIONS_FILE), index=False)
+            prediction_table(result.model, {"val": prepared.val, "test": prepared.test}, prepared.classes,
+                             correction=correction).to_csv(os.path.join(directory, PREDICTIONS_FILE), index=False)
         session.report(metrics, directory if session.rank == 0 else None, "final")
 
 
