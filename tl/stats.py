@@ -230,6 +230,33 @@ def paired_bootstrap(y_true: np.ndarray, y_pred: Mapping[Hashable, np.ndarray], 
     return points, differences
 
 
+def point_estimates(points: Mapping[Hashable, list[list]], baseline, optional: tuple = (),
+                    n_boot: int = 2000, seed: int = 0) -> tuple[dict, dict]:
+    """{key: seed_mean_metrics, macro_f1, ci95, difference {macro_f1, ci95} (None without the
+    baseline)} of the points whose every table is there (points[key][seed][fold]: a
+    PredictionTable or None), and facts about the bootstrap (objects, classes, points left out)."""
+    complete = {key: seeds for key, seeds in points.items()
+                if all(table is not None for folds in seeds for table in folds)}
+    facts = {"n_resamples": n_boot, "seed": seed, "min_support": MIN_SUPPORT, "n_objects": 0}
+    try:
+        aligned = align(complete, optional)
+    except ValueError as error:
+        return {}, {**facts, "note": f"no intervals: {error}"}
+    if len(aligned.object_ids) == 0:
+        return {}, facts
+    intervals, differences = paired_bootstrap(aligned.y_true, aligned.y_pred, len(aligned.classes),
+                                              baseline=baseline, n_boot=n_boot, seed=seed)
+    found = {}
+    for key, interval in intervals.items():
+        difference = differences.get(key)
+        found[key] = {**seed_mean_metrics(aligned, key), "macro_f1": interval.estimate, "ci95": interval.as_list(),
+                      "difference": None if difference is None else
+                      {"macro_f1": difference.estimate, "ci95": difference.as_list()}}
+    facts.update(n_objects=len(aligned.object_ids), n_objects_dropped=aligned.n_dropped, classes=aligned.classes,
+                 incomplete=[str(key) for key in aligned.incomplete])
+    return found, facts
+
+
 def within_margin(difference_low: float, delta: float) -> bool:
     """The lower bound of the interval of (point - baseline) is above -delta."""
     return bool(difference_low > -delta)
