@@ -150,11 +150,10 @@ def aggregate(rows: list[dict]) -> list[dict]:
 def protocol(client, sweep_run_id: str, delta: float | None) -> dict:
     """The declared protocol, from the sweep run's params (sweep.folds, .num_samples, .delta)."""
     params = client.get_run(sweep_run_id).data.params
-    if delta is None:
-        delta = float(params.get("sweep.delta", DEFAULT_DELTA))
-    trials = params.get("sweep.num_samples")
-    return {"folds": int(params.get("sweep.folds", 1)), "trials_per_study": None if trials is None else int(trials),
-            "delta": delta, "confidence": CONFIDENCE, "selection_metric": SELECTION_METRIC}
+    declared = _number(params.get("sweep.delta"))
+    delta = delta if delta is not None else DEFAULT_DELTA if declared is None else float(declared)
+    return {"folds": _number(params.get("sweep.folds")) or 1,
+            "trials_per_study": _number(params.get("sweep.num_samples")), "delta": delta, "confidence": CONFIDENCE, "selection_metric": SELECTION_METRIC}
 
 
 def prediction_sets(client, rows: list[dict], zero_shot_runs: list, directory: str) -> dict:
