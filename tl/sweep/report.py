@@ -153,7 +153,8 @@ def protocol(client, sweep_run_id: str, delta: float | None) -> dict:
     declared = _number(params.get("sweep.delta"))
     delta = delta if delta is not None else DEFAULT_DELTA if declared is None else float(declared)
     return {"folds": _number(params.get("sweep.folds")) or 1,
-            "trials_per_study": _number(params.get("sweep.num_samples")), "delta": delta, "confidence": CONFIDENCE, "selection_metric": SELECTION_METRIC}
+            "trials_per_study": _number(params.get("sweep.num_samples")), "delta": delta,
+            "confidence": CONFIDENCE, "selection_metric": SELECTION_METRIC}
 
 
 def prediction_sets(client, rows: list[dict], zero_shot_runs: list, directory: str) -> dict:
