@@ -4,7 +4,7 @@
                                      [--json benchmarks/results/sweep/sweep.json]
 
 Both searches run the same Tune trainable (tl.sweep.executors.trainable, executor `train`: a TorchTrainer
-per trial), the same search space (tl.sweep.search.make_space), the same first point (the default configuration), the same
+per trial), the same search space (tl.sweep.space.make_space), the same first point (the default configuration), the same
 trial budget and concurrency, on the same ingested BTS data (`tl ingest bts`, written once under
 --work) in from-scratch mode:
   optuna-asha  tl.sweep.search.run_study: Optuna TPE sampler + ASHA early stopping (the project's code)
@@ -74,7 +74,8 @@ def random_search(*, name, storage, payload, config, num_samples, seed):
     from ray.tune.search.optuna import OptunaSearch
 
     from tl.sweep.executors import trainable
-    from tl.sweep.search import METRIC, default_point, make_space
+    from tl.sweep.search import METRIC
+    from tl.sweep.space import default_point, make_space
 
     resources = payload.resources
     search = OptunaSearch(space=make_space("scratch", config), metric=METRIC, mode="max",

@@ -9,7 +9,7 @@ from tl.config import Config
 from tl.errors import TLError
 from tl.model import max_freeze_depth
 from tl.sweep.resources import plan_resources
-from tl.sweep.search import RANGES, default_point, distributions, make_space
+from tl.sweep.space import RANGES, default_point, distributions, make_space
 
 CONFIG = Config()
 DEEPEST = max_freeze_depth(CONFIG.model)

@@ -17,7 +17,7 @@ from tl.model import max_freeze_depth
 from tl.sweep import tracking
 from tl.sweep.resources import plan_resources
 from tl.sweep.runs import SweepRuns
-from tl.sweep.search import make_space
+from tl.sweep.space import make_space
 from tl.sweep.spec import SweepSpec
 from tl.sweep.stages import BaseModel, SweepContext, base_model, study_stage
 from tl.sweep.state import SweepState

@@ -8,7 +8,8 @@ model and data layers know nothing of it. Modules, from the command line inward:
     stages       stage 1 (base model) and stage 2 (one study per fraction, seed and mode)
     runs         MLflow run hierarchy and the resume state (state.SweepState)
     study        Study: one study, and every name derived from it
-    search       Optuna space, ASHA, one Tune study (run_study)
+    space        the search space per mode (Optuna define-by-run; no Ray)
+    search       one Tune study of it with ASHA (run_study)
     resources    per-trial resources and how many trials fit side by side
     executors    the `train` (TorchTrainer per trial) and `tune` (in the Tune actor) executors
     worker       the trial body both executors run

@@ -37,15 +37,13 @@ from tl.evaluation import json_safe
 from tl.sweep import tracking
 from tl.sweep.report_files import efficiency_figure, write_tables
 from tl.sweep.results import SELECTION_METRIC, best_completed_trial, is_completed
+from tl.sweep.space import SEARCHED
+from tl.sweep.tracking import PREDICTIONS_FILE
 
 METRIC = "test_macro_f1"  # the logged score of a selected trial
 LOGGED = ("test_macro_f1", "test_balanced_accuracy", "test_roc_auc_macro")
 DEFAULT_DELTA = 0.02  # the matches margin when neither --delta nor the sweep run's sweep.delta is given
 CONFIDENCE = 0.95
-PREDICTIONS = "predictions.csv"  # as tl.sweep.worker.PREDICTIONS_FILE (not imported: it imports Ray)
-# the settings the search varies (tl.sweep.search RANGES and the freeze depth; not imported: Ray)
-SEARCHED = ("train.lr", "train.class_weight_power", "train.weight_decay", "transfer.pretrained_lr_scale",
-            "model.dropout", "transfer.freeze_depth")
 BASELINE = (1.0, "scratch")
 ZERO_SHOT = "zero_shot"  # the tl.role of zero-shot runs, and their key among the points
 
@@ -171,11 +169,11 @@ def prediction_sets(client, rows: list[dict], zero_shot_runs: list, directory: s
 
 
 def _read_predictions(client, run_id: str, directory: str):
-    if PREDICTIONS not in {item.path for item in client.list_artifacts(run_id)}:
+    if PREDICTIONS_FILE not in {item.path for item in client.list_artifacts(run_id)}:
         return None  # a run of an older sweep
     try:
         with _no_progress_bar():  # one bar per selected model otherwise
-            path = client.download_artifacts(run_id, PREDICTIONS, os.path.join(directory, run_id))
+            path = client.download_artifacts(run_id, PREDICTIONS_FILE, os.path.join(directory, run_id))
         return stats.PredictionTable.from_frame(pd.read_csv(path, dtype={"object_id": str, "label": str},
                                                             keep_default_na=False))
     except (OSError, KeyError, ValueError, MlflowException):  # unreadable: the point falls back

@@ -12,7 +12,7 @@ import optuna
 
 from tl.config import Config
 from tl.sweep import tracking
-from tl.sweep.search import distributions
+from tl.sweep.space import distributions
 from tl.sweep.study import Study
 
 CHAMPION = "champion"

@@ -13,6 +13,7 @@ from tl.errors import TLError
 from tl.experiment import zero_shot_predictions
 from tl.modeldir import load_model_dir
 from tl.sweep import tracking
+from tl.sweep.tracking import PREDICTIONS_FILE
 from tl.sweep.executors import TrialPayload
 from tl.sweep.resources import TrialResources
 from tl.sweep.results import best_completed_trial, log_importances, register_champion
@@ -21,7 +22,7 @@ from tl.sweep.search import run_study
 from tl.sweep.spec import SweepSpec
 from tl.sweep.study import Study
 from tl.sweep.trial_logger import TrialLogger
-from tl.sweep.worker import PREDICTIONS_FILE, pack_directory, unpack_directory
+from tl.sweep.worker import pack_directory, unpack_directory
 from tl.transfer import transfer_config
 
 

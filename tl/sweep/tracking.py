@@ -28,6 +28,7 @@ ROLE = "tl.role"  # sweep | base | fraction | trial
 TRIAL_ID = "tl.tune_trial_id"  # the Tune trial id: the dedupe key on --resume
 OUTCOME = "tl.outcome"  # completed | pruned | failed
 STAGE = "tl.stage"  # a study's key (tl.sweep.study.Study.key): "<fraction>/<mode>/<seed>", or "base"
+PREDICTIONS_FILE = "predictions.csv"  # per-object val/test probabilities of a trial (tl.evaluation.prediction_table)
 MODEL_URI = "tl.model_uri"  # set on a trial run once its mlflow.pytorch model is logged (champions)
 PACKAGES = ("tl", "torch", "ray", "optuna", "mlflow", "numpy", "pandas", "scikit-learn", "pyarrow")
 
@@ -191,7 +192,7 @@ def log_trial_artifacts(client, run_id: str, checkpoint_dir: str, title: str) ->
         config = json.load(stream)["config"]
     client.log_artifacts(run_id, model_dir, "model_dir")
     log_json(client, run_id, config, "config.json")
-    predictions = os.path.join(checkpoint_dir, "predictions.csv")
+    predictions = os.path.join(checkpoint_dir, PREDICTIONS_FILE)
     if os.path.exists(predictions):
         client.log_artifact(run_id, predictions)
     figure = confusion_figure(evaluation["confusion"], evaluation["classes"], title)

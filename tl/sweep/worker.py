@@ -35,12 +35,12 @@ from tl.config import Config
 from tl.evaluation import evaluate, prediction_table
 from tl.experiment import PreparedData, prepare, prepare_data
 from tl.modeldir import save_model_dir
+from tl.sweep.tracking import PREDICTIONS_FILE
 from tl.training import fit
 
 STATE_FILE = "train_state.pt"  # per-epoch checkpoint: fit()'s resume state
 MODEL_DIR = "model"  # final checkpoint: a MODEL_DIR and the test evaluation
 EVALUATION_FILE = "evaluation.json"
-PREDICTIONS_FILE = "predictions.csv"  # per-object val and test probabilities (tl.evaluation.prediction_table)
 CACHED_ENCODINGS = 4  # encoded (data, base, data settings) kept per process
 
 
