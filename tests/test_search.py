@@ -106,6 +106,16 @@ def test_asha_prunes_only_studies_with_a_population_to_compare():
     assert isinstance(make_scheduler(MIN_TRIALS_TO_PRUNE, config), ASHAScheduler)
 
 
+def test_asha_never_stops_a_trial_at_its_epoch_budget_before_its_final_report():
+    """A sweep with a step budget (train.max_steps) lets a small fraction run many more epochs than
+    train.epochs: ASHA's max_t must lie beyond the last epoch, else it prunes the trial that got there."""
+    from tl.sweep.search import make_scheduler
+    from tl.training import MAX_EPOCHS
+
+    assert make_scheduler(8, Config().override({"train.epochs": 20}))._max_t == 21
+    assert make_scheduler(8, Config().override({"train.epochs": 20, "train.max_steps": 400}))._max_t == MAX_EPOCHS + 1
+
+
 def test_auto_executor_is_tune_for_one_worker_on_a_fixed_cluster_only():
     from tl.sweep.resources import choose_executor
 

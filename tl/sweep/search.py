@@ -15,6 +15,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from tl.config import Config
+from tl.training import MAX_EPOCHS
 from tl.sweep.deadline import DeadlineStopper
 from tl.sweep.executors import TrialPayload, trainable
 from tl.sweep.space import default_point, make_space
@@ -32,9 +33,11 @@ def make_scheduler(num_samples: int, config: Config):
     """
     if num_samples < MIN_TRIALS_TO_PRUNE:
         return None
+    # max_t: one report per epoch and a final one. It must exceed any trial's epochs, or ASHA stops
+    # the trial at max_t before its final report (a train.max_steps budget sets epochs per trial).
+    most_epochs = MAX_EPOCHS if config.train.max_steps else config.train.epochs
     return ASHAScheduler(metric=METRIC, mode="max", time_attr="training_iteration",
-                         max_t=config.train.epochs + 1, grace_period=min(2, config.train.epochs),
-                         reduction_factor=2)
+                         max_t=most_epochs + 1, grace_period=min(2, most_epochs), reduction_factor=2)
 
 
 def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | None, config: Config,
