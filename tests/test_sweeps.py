@@ -146,6 +146,9 @@ def completed_trials(database: str) -> list[tuple[str, str, int]]:
     if not os.path.exists(database):
         return []
     with sqlite3.connect(database, timeout=30) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"tags", "runs"} <= tables:  # MLflow is still creating the store
+            return []
         rows = connection.execute(
             "SELECT a.value, b.value, r.end_time FROM tags a JOIN tags b ON a.run_uuid = b.run_uuid "
             "JOIN tags c ON a.run_uuid = c.run_uuid JOIN runs r ON r.run_uuid = a.run_uuid WHERE a.key = ? AND b.key = ? AND c.key = ? "
@@ -162,7 +165,8 @@ def test_sims_to_bts_interrupted_then_resumed(ray_session, tmp_path):
     import time
 
     out = str(tmp_path / "sims_to_bts")
-    flags = [*FAST, "--fractions", "1.0", "--out", out]
+    # 8 trials per study: `tune` trials take about a second, and the interrupt must land mid-sweep
+    flags = [*FAST, "--fractions", "1.0", "--num-samples", "8", "--out", out]
     command = [sys.executable, os.path.join(REPO, "sweeps", "sims_to_bts.py"), *flags]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)  # its own Ray instance, as a user's first run would have
@@ -174,7 +178,7 @@ def test_sims_to_bts_interrupted_then_resumed(ray_session, tmp_path):
         while not [row for row in completed_trials(f"{out}/mlflow.db") if row[1] != "base"]:
             assert process.poll() is None, (tmp_path / "first_run.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "no trial finished within 400 s"
-            time.sleep(2)
+            time.sleep(0.5)
         process.send_signal(signal.SIGINT)
         try:
             code = process.wait(timeout=180)
@@ -184,7 +188,7 @@ def test_sims_to_bts_interrupted_then_resumed(ray_session, tmp_path):
     finished_before = set(completed_trials(f"{out}/mlflow.db"))
 
     assert load_script("sims_to_bts").main(flags + ["--resume"]) == 0
-    client, experiment_id = check_store(out, "sims_to_bts", fractions=(1.0,))
+    client, experiment_id = check_store(out, "sims_to_bts", fractions=(1.0,), num_samples=8)
     finished_after = set(completed_trials(f"{out}/mlflow.db"))
     assert code != 0
     assert finished_before <= finished_after  # trials finished before the interrupt: not rerun ...

@@ -3,7 +3,8 @@
 One MLflow run per Tune trial, nested under the study's parent run (a fraction run, or the sweep
 run for the base model). The Tune trial id is a tag: when a restored study restarts an
 unfinished trial, the logger finds the trial's run and continues it instead of creating a
-duplicate. A trial that raises is marked FAILED (tag tl.outcome=failed, tl.error); one stopped
+duplicate, and does not log again the epochs it logged before (a trial interrupted before its
+first checkpoint reached storage starts again from epoch 1). A trial that raises is marked FAILED (tag tl.outcome=failed, tl.error); one stopped
 early by ASHA is FINISHED with tl.outcome=pruned and has no model. Tune reports no end for trials
 stopped by the --time-budget stopper; the sweep marks those KILLED (tl.sweep.runs.SweepRuns.cut_short).
 
@@ -39,11 +40,12 @@ class TrialLogger(tune.Callback):
         self.storage = storage
         self.base_config = base_config  # transfer trials build the base model's architecture
         self._runs: dict[str, str] = {}
+        self._logged_epochs: dict[str, int] = {}  # trial id -> the last epoch whose metrics are logged
         self._client = None
 
     def __getstate__(self):  # Tune pickles callbacks with the experiment state
         state = dict(self.__dict__)
-        state["_client"], state["_runs"] = None, {}
+        state["_client"], state["_runs"], state["_logged_epochs"] = None, {}, {}
         return state
 
     @property
@@ -58,9 +60,11 @@ class TrialLogger(tune.Callback):
             return self._runs[trial.trial_id]
         found = tracking.find_runs(self.client, self.experiment_id,
                                    {tracking.TRIAL_ID: trial.trial_id, tracking.STAGE: self.study.key})
-        if found:
+        if found:  # a restored trial: it may start again before its last logged epoch
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
+            history = self.client.get_metric_history(run_id, "val_macro_f1")
+            self._logged_epochs[trial.trial_id] = max((int(m.step) for m in history), default=0)
         else:
             tags = {**self.tags, tracking.ROLE: self.tags.get(tracking.ROLE, "trial"),
                     tracking.TRIAL_ID: trial.trial_id, tracking.STAGE: self.study.key}
@@ -85,8 +89,12 @@ class TrialLogger(tune.Callback):
             final.update({key: result[key] for key in ("epoch_budget", "converged") if key in result})
             tracking.log_metrics(self.client, run_id, final, step=int(result["epoch"]))
             return
+        epoch = int(result.get("epoch", 0))
+        if epoch <= self._logged_epochs.get(trial.trial_id, 0):
+            return  # a restored trial repeating an epoch logged before the interruption (same seed: same values)
+        self._logged_epochs[trial.trial_id] = epoch
         metrics = {key: value for key, value in result.items() if key.startswith(LOGGED_PREFIXES)}
-        tracking.log_metrics(self.client, run_id, metrics, step=int(result.get("epoch", 0)))
+        tracking.log_metrics(self.client, run_id, metrics, step=epoch)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         run_id = self.run_id(trial)
