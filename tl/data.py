@@ -217,6 +217,15 @@ def _class_rng(seed: int, label: str, purpose: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(label.encode()), zlib.crc32(purpose.encode())])
 
 
+def _shuffled_rows(group: pd.DataFrame, seed: int, label: str, purpose: str) -> np.ndarray:
+    """The index labels of `group` (one class) in a seeded order: object ids sorted, then permuted
+    by _class_rng(seed, label, purpose), so the order depends on the ids alone, not on the rows."""
+    ids = group["object_id"].astype(str).to_numpy()
+    by_id = pd.Series(group.index, index=ids)
+    chosen = np.sort(ids)[_class_rng(seed, label, purpose).permutation(len(ids))]
+    return by_id[chosen].to_numpy()
+
+
 def assign_splits(objects: pd.DataFrame, seed: int, val_fraction: float = DEFAULT_VAL_FRACTION,
                   test_fraction: float = DEFAULT_TEST_FRACTION) -> pd.Series:
     """Stratified, seeded train/val/test labels for `objects` (a Series aligned with it).
@@ -227,15 +236,12 @@ def assign_splits(objects: pd.DataFrame, seed: int, val_fraction: float = DEFAUL
     """
     split = pd.Series("train", index=objects.index, dtype=object)
     for label, group in objects.groupby("label", sort=True):
-        ids = np.sort(group["object_id"].astype(str).to_numpy())
-        order = _class_rng(seed, str(label), "split").permutation(len(ids))
-        n = len(ids)
+        rows = _shuffled_rows(group, seed, str(label), "split")
+        n = len(rows)
         n_test = max(1, round(n * test_fraction)) if n >= 2 else 0
         n_val = max(1, round(n * val_fraction)) if n >= 3 else 0
-        chosen = ids[order]
-        by_id = pd.Series(group.index, index=group["object_id"].astype(str).to_numpy())
-        split[by_id[chosen[:n_test]].to_numpy()] = "test"
-        split[by_id[chosen[n_test:n_test + n_val]].to_numpy()] = "val"
+        split[rows[:n_test]] = "test"
+        split[rows[n_test:n_test + n_val]] = "val"
     return split
 
 
@@ -249,11 +255,9 @@ def assign_folds(objects: pd.DataFrame, k: int, seed: int = 0) -> pd.Series:
     folds = pd.Series(0, index=objects.index, dtype=int)
     start = 0
     for label, group in objects.groupby("label", sort=True):
-        ids = np.sort(group["object_id"].astype(str).to_numpy())
-        chosen = ids[_class_rng(seed, str(label), "fold").permutation(len(ids))]
-        by_id = pd.Series(group.index, index=group["object_id"].astype(str).to_numpy())
-        folds[by_id[chosen].to_numpy()] = (start + np.arange(len(ids))) % k
-        start = (start + len(ids)) % k
+        rows = _shuffled_rows(group, seed, str(label), "fold")
+        folds[rows] = (start + np.arange(len(rows))) % k
+        start = (start + len(rows)) % k
     return folds
 
 
@@ -270,11 +274,9 @@ def fold_split(objects: pd.DataFrame, k: int, fold: int, seed: int = 0,
     split[folds == fold] = "test"
     rest = objects[folds != fold]
     for label, group in rest.groupby("label", sort=True):
-        ids = np.sort(group["object_id"].astype(str).to_numpy())
-        chosen = ids[_class_rng(seed, f"{label}/{fold}", "fold-val").permutation(len(ids))]
-        n_val = max(1, round(len(ids) * val_fraction * k / (k - 1))) if len(ids) >= 2 else 0
-        by_id = pd.Series(group.index, index=group["object_id"].astype(str).to_numpy())
-        split[by_id[chosen[:n_val]].to_numpy()] = "val"
+        rows = _shuffled_rows(group, seed, f"{label}/{fold}", "fold-val")
+        n_val = max(1, round(len(rows) * val_fraction * k / (k - 1))) if len(rows) >= 2 else 0
+        split[rows[:n_val]] = "val"
     return split
 
 
@@ -302,11 +304,8 @@ def subsample_train(objects: pd.DataFrame, fraction: float, seed: int) -> pd.Dat
     keep = objects["split"] != "train"
     train = objects[objects["split"] == "train"]
     for label, group in train.groupby("label", sort=True):
-        ids = np.sort(group["object_id"].astype(str).to_numpy())
-        order = _class_rng(seed, str(label), "fraction").permutation(len(ids))
-        n_keep = max(1, math.ceil(fraction * len(ids) - 1e-9))
-        kept = set(ids[order[:n_keep]])
-        keep |= objects["object_id"].astype(str).isin(kept) & (objects["label"] == label)
+        rows = _shuffled_rows(group, seed, str(label), "fraction")
+        keep[rows[:max(1, math.ceil(fraction * len(rows) - 1e-9))]] = True
     return objects[keep].reset_index(drop=True)
 
 
