@@ -22,7 +22,7 @@ from tl.simulate import simulate
 from tl.sweep import tracking
 from tl.sweep.deadline import deadline_passed, write_deadline
 from tl.sweep.report import summarize
-from tl.sweep.resources import DRIVER_CPUS, EXECUTORS, choose_executor, is_autoscaling, plan_resources
+from tl.sweep.resources import DRIVER_CPUS, check_executor, choose_executor, is_autoscaling, plan_resources
 from tl.sweep.runs import SweepInterrupted, SweepRuns, dataset_tag
 from tl.sweep.spec import Simulation, SweepSpec
 from tl.sweep.stages import SweepContext, base_model, study_stage, zero_shot_stage
@@ -103,10 +103,7 @@ def check_spec(spec: SweepSpec) -> None:
         raise TLError(f"--fractions: {','.join(f'{f:g}' for f in spec.fractions)} repeats a fraction")
     if not spec.modes or any(mode not in MODES for mode in spec.modes):
         raise TLError(f"--modes {','.join(spec.modes)!r}: give one or both of {', '.join(MODES)}")
-    if spec.executor not in EXECUTORS:
-        raise TLError(f"--executor {spec.executor!r}: give one of {', '.join(EXECUTORS)}")
-    if spec.executor == "tune" and spec.workers_per_trial != 1:
-        raise TLError(f"--executor tune runs 1 worker per trial, got --workers-per-trial {spec.workers_per_trial}")
+    check_executor(spec.executor, spec.workers_per_trial)
     if spec.folds == 1 or spec.folds < 0:
         raise TLError(f"--folds must be 0 (the target's own split) or >= 2, got {spec.folds}")
     for flag, value, least in (("--seeds", spec.seeds, 1), ("--num-samples", spec.num_samples, 1),

@@ -28,15 +28,20 @@ def is_autoscaling(cluster: dict, driver_resource: str | None) -> bool:
     return bool(driver_resource) and cluster.get(driver_resource, 0) >= 1
 
 
+def check_executor(name: str, workers: int) -> None:
+    """Raise TLError unless `name` is an executor that can run trials of `workers` workers."""
+    if name not in EXECUTORS:
+        raise TLError(f"--executor {name!r}: give one of {', '.join(EXECUTORS)}")
+    if name == "tune" and workers != 1:
+        raise TLError(f"--executor tune runs 1 worker per trial, got --workers-per-trial {workers}")
+
+
 def choose_executor(name: str, workers: int, autoscaling: bool) -> str:
     """The executor `name` ("auto", "train" or "tune") stands for: auto is `tune` for 1-worker
     trials on a fixed cluster, else `train` (an autoscaler needs the workers' requests)."""
-    if name not in EXECUTORS:
-        raise TLError(f"--executor {name!r}: give one of {', '.join(EXECUTORS)}")
+    check_executor(name, workers)
     if name == "auto":
         return "tune" if workers == 1 and not autoscaling else "train"
-    if name == "tune" and workers != 1:
-        raise TLError(f"--executor tune runs 1 worker per trial, got --workers-per-trial {workers}")
     return name
 
 
