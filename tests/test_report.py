@@ -131,8 +131,9 @@ def _log_predictions(client, run, predicted: dict, classes, tmp_path):
     client.log_artifact(run, str(path))
 
 
-def make_v2_store(uri: str, tmp_path, without_predictions=()) -> str:
-    """`without_predictions`: (fraction, mode, seed, fold) of selected models logged without predictions.csv."""
+def make_v2_store(uri: str, tmp_path, without_predictions=(), epoch_budget=None) -> str:
+    """`without_predictions`: (fraction, mode, seed, fold) of selected models logged without predictions.csv;
+    `epoch_budget`: logged by every trial as a train.max_steps budget does (None: not logged)."""
     client = MlflowClient(uri)
     experiment_id = client.create_experiment("v2_sweep")
     sweep = tracking.child_run(client, experiment_id, None, "sweep", {tracking.ROLE: "sweep"})
@@ -151,6 +152,8 @@ def make_v2_store(uri: str, tmp_path, without_predictions=()) -> str:
             at_cap = point == (1.0, "scratch") and (seed, fold) == (1, 0)
             tracking.log_metrics(client, run, {"best_val_macro_f1": 0.9 if selected else 0.5, "test_macro_f1": 0.5,
                                                "best_epoch": EPOCHS if at_cap else 4}, step=1)
+            if epoch_budget is not None:
+                tracking.log_metrics(client, run, {"epoch_budget": epoch_budget}, step=1)
             if selected and (*point, seed, fold) in without_predictions:
                 continue
             predicted = _predicted(point, seed, fold)
@@ -248,3 +251,14 @@ def test_report_negative_delta_is_a_one_line_error(tmp_path, capsys):
     out = tmp_path / "r"
     assert main(["report", "--tracking-uri", uri, "--experiment", "toy_sweep", "--out", str(out), "--delta", "-1"]) == 2
     assert "--delta -1.0" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_step_budget_sets_the_epoch_cap_of_convergence(tmp_path):
+    """Under train.max_steps a trial may train past train.epochs: its logged epoch_budget is the cap."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    make_v2_store(uri, tmp_path, epoch_budget=3 * EPOCHS)
+    summary = summarize(MlflowClient(uri), "v2_sweep", str(tmp_path / "report"), n_boot=50, seed=3)
+    assert summary["baseline"]["converged"] is True  # best epoch EPOCHS < the budget 3 * EPOCHS
+    selected = pd.read_csv(tmp_path / "report" / "selected_models.csv")
+    assert set(selected["epochs"]) == {3 * EPOCHS}
+    assert not selected["at_epoch_cap"].any()

@@ -108,6 +108,9 @@ def test_early_stopping_restores_the_best_weights():
     assert result.best_epoch == int(np.argmin(losses)) + 1
     assert len(losses) <= result.best_epoch + 2  # stopped after `patience` epochs without improvement
     assert _states_equal(result.model.state_dict(), best[result.best_epoch])
+    prepared = prepare(config, dataset)
+    batches = -(-len(prepared.train.labels) // config.train.batch_size)  # ceil: the loader keeps the last batch
+    assert result.best_step == result.best_epoch * batches
 
 
 def test_left_out_objects_are_counted():

@@ -32,6 +32,7 @@ class FitResult:
     best_epoch: int = 0
     epoch_budget: int = 0  # the most epochs this run could train (train.epochs or from train.max_steps)
     stopped_early: bool = False  # ended by train.patience before the budget
+    steps_per_epoch: int = 0  # optimiser steps per epoch (batches of this worker's loader)
     prior_correction: PriorCorrection | None = None  # how the model decides (tl.prior); pass to evaluate
 
     @property
@@ -39,9 +40,14 @@ class FitResult:
         """False when the best epoch is the last of the budget: more epochs might have helped."""
         return self.best_epoch < self.epoch_budget
 
+    @property
+    def best_step(self) -> int:
+        """Optimiser steps to the best epoch: the convergence speed, comparable across fractions."""
+        return self.best_epoch * self.steps_per_epoch
+
     def summary(self) -> dict:
         """The run's budget and stopping, for metrics.json."""
-        return {"best_epoch": self.best_epoch, "epochs_run": len(self.history), "epoch_budget": self.epoch_budget,
+        return {"best_epoch": self.best_epoch, "best_step": self.best_step, "epochs_run": len(self.history), "epoch_budget": self.epoch_budget,
                 "stopped_early": self.stopped_early, "converged": self.converged,
                 "logit_adjustment": self.prior_correction.tau if self.prior_correction else 0.0}
 
@@ -211,5 +217,5 @@ def fit(prepared, *, report: Callable | None = None, wrap_model: Callable | None
         correction = choose_tau(predict_logits(module, prepared.val), prepared.val.labels.numpy(),
                                 prepared.log_prior)
     return FitResult(model=module, history=list(state["history"]), best_epoch=state["best_epoch"],
-                     epoch_budget=budget, stopped_early=state["epoch"] < budget,
+                     epoch_budget=budget, stopped_early=state["epoch"] < budget, steps_per_epoch=len(loader),
                      prior_correction=correction)

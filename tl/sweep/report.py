@@ -92,12 +92,15 @@ def collect(client, experiment_id: str, sweep_run_id: str) -> list[dict]:
 
 def _study_row(best, fraction, mode, seed, fold, n_trials) -> dict:
     metrics, params = best.data.metrics, best.data.params
-    epochs = _number(params.get("train.epochs"))
+    # The epoch cap: a train.max_steps budget logs its own (epoch_budget), else train.epochs.
+    budget = metrics.get("epoch_budget")
+    epochs = int(budget) if budget is not None else _number(params.get("train.epochs"))
     best_epoch = metrics.get("best_epoch")
     return {"fraction": fraction, "mode": mode, "seed": seed, "fold": fold, "n_trials": n_trials,
             "run_id": best.info.run_id, SELECTION_METRIC: metrics[SELECTION_METRIC],
             **{name: metrics.get(name, math.nan) for name in LOGGED},
             "best_epoch": None if best_epoch is None else int(best_epoch), "epochs": epochs,
+            "best_step": None if metrics.get("best_step") is None else int(metrics["best_step"]),
             "params": {name: _number(params[name]) for name in SEARCHED if name in params}}
 
 

@@ -20,7 +20,7 @@ TABLE_COLUMNS = ["fraction", "mode", "n_seeds", "n_trials", "test_macro_f1_mean"
                  "difference_ci95_low", "difference_ci95_high", "matches", "balanced_accuracy", "roc_auc_macro",
                  "macro_f1_supported"]
 STUDY_COLUMNS = ["fraction", "mode", "seed", "fold", "run_id", "n_trials", "best_val_macro_f1", "test_macro_f1",
-                 "best_epoch", "epochs", "at_epoch_cap"]
+                 "best_epoch", "best_step", "epochs", "at_epoch_cap"]
 
 
 def write_tables(table: list[dict], studies: list[dict], out: str) -> None:

@@ -86,7 +86,7 @@ class TrialLogger(tune.Callback):
             final = {key: value for key, value in result.items() if key.startswith("test_")}
             final["best_val_macro_f1"] = result["val_macro_f1"]
             final["best_epoch"] = result["epoch"]
-            final.update({key: result[key] for key in ("epoch_budget", "converged") if key in result})
+            final.update({key: result[key] for key in ("epoch_budget", "best_step", "converged") if key in result})
             tracking.log_metrics(self.client, run_id, final, step=int(result["epoch"]))
             return
         epoch = int(result.get("epoch", 0))

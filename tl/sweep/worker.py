@@ -160,7 +160,8 @@ def run_trial_body(loop_config: dict, session) -> None:
 
     # 4. Report the best epoch's validation metrics, the test metrics and the model (rank 0).
     metrics = {**final_metrics(result.history, result.best_epoch),
-               "epoch_budget": float(result.epoch_budget), "converged": float(result.converged)}
+               "epoch_budget": float(result.epoch_budget), "best_step": float(result.best_step),
+               "converged": float(result.converged)}
     correction = result.prior_correction  # how the model decides (tl.prior): val, test, predictions
     # Local mode (num_workers=0) keeps checkpoints in memory only: a caller that wants the
     # final model passes final_checkpoint_dir; otherwise the report copies it to storage.
