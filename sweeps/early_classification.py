@@ -1,49 +1,83 @@
-"""Early classification: macro-F1 of a sweep's champion models against days since first detection.
+"""Early classification: macro-F1 of a sweep's selected models against days since first detection.
 
     python sweeps/early_classification.py --tracking-uri sqlite:///sweeps_out/sims_to_bts/mlflow.db \
-        --experiment sims_to_bts --fraction 0.1 --data data/bts --out results/sims_to_bts
+        --experiment sims_to_bts --fraction 0.05 --data data/bts --out results/sims_to_bts/early_f0.05
 
-For each mode (transfer, scratch) the registered champion `<experiment>-<mode>-<fraction>@champion`
-is fetched from MLflow and evaluated with `tl evaluate --days N` on the test split, light curves cut
-to their first N days after first detection (RAPID's use case: brokers classify rising transients).
+Protocol v2, as `tl report`: for each mode (transfer, scratch) the selected model of every study at
+the fraction (one per seed and outer fold, the best on validation) is evaluated on its own test
+split, light curves cut to their first N days after first detection (RAPID's use case: brokers
+classify rising transients). A seed's folds are pooled; the point is the mean over seeds, with a
+95% paired bootstrap interval over the test objects and the interval of transfer - scratch.
+On full light curves ("full") the points are those of `tl report`'s summary.json.
 """
 
 import argparse
-import contextlib
-import io
-import json
 import os
 import sys
 import tempfile
 
 MODES = ("transfer", "scratch")
+N_BOOT = 2000
 
 
-def champion_model_dir(tracking_uri: str, experiment: str, mode: str, fraction: float, into: str) -> str:
-    """Download the MODEL_DIR of the champion of (mode, fraction) into `into`."""
-    from mlflow.tracking import MlflowClient
+def selected_models(client, experiment: str, fraction: float, sweep_run_id: str | None) -> list[dict]:
+    """The report's selected-model rows (tl.sweep.report.collect) of `fraction`."""
+    from tl.errors import TLError
+    from tl.sweep.report import _sweep_run, collect
 
-    from tl.sweep.results import CHAMPION
-    from tl.sweep.study import registered_name
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise TLError(f"--experiment {experiment}: no such MLflow experiment")
+    sweep = _sweep_run(client, found.experiment_id, experiment, sweep_run_id)
+    rows = [row for row in collect(client, found.experiment_id, sweep) if abs(row["fraction"] - fraction) < 1e-9]
+    if not rows:
+        raise TLError(f"--fraction {fraction:g}: the sweep {sweep} has no completed study at this fraction")
+    return rows
 
-    client = MlflowClient(tracking_uri)
-    version = client.get_model_version_by_alias(registered_name(experiment, mode, fraction), CHAMPION)
-    return client.download_artifacts(version.run_id, "model_dir", into)
 
+def test_predictions(model_dir: str, dataset, days: float | None):
+    """A PredictionTable of the MODEL_DIR on its own test split (its outer fold), cut to `days`."""
+    from tl.data import splits_for
+    from tl.encoding import encode, truncate_days
+    from tl.evaluation import prediction_table
+    from tl.modeldir import load_model_dir
+    from tl.stats import PredictionTable
 
-def evaluate(model_dir: str, data: str, days: float | None, scratch: str) -> dict:
-    from tl.cli import main as tl_main
-
-    out = os.path.join(scratch, f"metrics-{days}.json")
-    argv = ["evaluate", "--model", model_dir, "--data", data, "--json", out]
+    loaded = load_model_dir(model_dir)
+    test = splits_for(dataset, loaded.config.data.folds, loaded.config.data.fold).split("test")
     if days is not None:
-        argv += ["--days", str(days)]
-    with contextlib.redirect_stdout(io.StringIO()):  # keep tl evaluate's per-call summary quiet
-        status = tl_main(argv)
-    if status != 0:
-        raise SystemExit(f"tl evaluate failed for {model_dir} at {days} days")
-    with open(out) as handle:
-        return json.load(handle)
+        test = truncate_days(test, days)
+    encoded = encode(test, loaded.classes, loaded.normalizer, loaded.config.data.max_length)
+    frame = prediction_table(loaded.model, {"test": encoded}, loaded.classes, loaded.prior_correction)
+    return PredictionTable.from_frame(frame)
+
+
+def curves(client, rows: list[dict], dataset, days: list, fraction: float, scratch: str) -> list[dict]:
+    """One row per (mode, days): macro_f1, ci95, n_objects, and transfer's difference from scratch."""
+    from tl.stats import point_estimates
+
+    model_dirs = {row["run_id"]: client.download_artifacts(row["run_id"], "model_dir",
+                                                           os.path.join(scratch, row["run_id"]))
+                  for row in rows}
+    found = []
+    for day in days:
+        nested: dict = {}
+        for row in rows:
+            table = test_predictions(model_dirs[row["run_id"]], dataset, day)
+            fold = -1 if row["fold"] is None else row["fold"]
+            nested.setdefault(row["mode"], {}).setdefault(row["seed"], {})[fold] = table
+        points = {(fraction, mode): [[folds[f] for f in sorted(folds)] for _, folds in sorted(seeds.items())]
+                  for mode, seeds in nested.items()}
+        estimates, facts = point_estimates(points, (fraction, "scratch"), n_boot=N_BOOT, seed=0)
+        for mode in MODES:
+            if (fraction, mode) not in estimates:
+                continue
+            point = estimates[(fraction, mode)]
+            difference = point["difference"] if mode == "transfer" else None
+            found.append({"mode": mode, "days": day, "macro_f1": point["macro_f1"], "ci95": point["ci95"],
+                          "minus_scratch": difference, "n_objects": facts["n_objects"],
+                          "n_models": sum(len(folds) for folds in points[(fraction, mode)])})
+    return found
 
 
 def plot(rows: list[dict], path: str, title: str) -> None:
@@ -56,12 +90,17 @@ def plot(rows: list[dict], path: str, title: str) -> None:
     days = sorted({r["days"] for r in rows if r["days"] is not None})
     ticks = days + [max(days) * 1.6]
     for mode in MODES:
-        values = [next(r["macro_f1"] for r in rows if r["mode"] == mode and r["days"] == d) for d in days]
-        values.append(next(r["macro_f1"] for r in rows if r["mode"] == mode and r["days"] is None))
-        axis.plot(ticks, values, marker="o", label=mode)
+        points = [next((r for r in rows if r["mode"] == mode and r["days"] == d), None) for d in [*days, None]]
+        if None in points:
+            continue
+        values = [p["macro_f1"] for p in points]
+        errors = [[v - p["ci95"][0] for v, p in zip(values, points)], [p["ci95"][1] - v for v, p in zip(values, points)]]
+        axis.errorbar(ticks, values, yerr=errors, marker="o", capsize=3, label=mode)
+    axis.set_xscale("log")
     axis.set_xticks(ticks, [f"{d:g}" for d in days] + ["full"])
+    axis.minorticks_off()
     axis.set_xlabel("days since first detection")
-    axis.set_ylabel("test macro-F1")
+    axis.set_ylabel("test macro-F1 (95% bootstrap interval)")
     axis.set_title(title)
     axis.legend()
     figure.tight_layout()
@@ -69,31 +108,44 @@ def plot(rows: list[dict], path: str, title: str) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from tl.data import read_dataset
+    from tl.errors import TLError
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--tracking-uri", required=True)
     parser.add_argument("--experiment", required=True)
+    parser.add_argument("--sweep-run-id", help="default: the experiment's newest sweep run")
     parser.add_argument("--fraction", type=float, required=True)
-    parser.add_argument("--data", required=True, help="the target data set (its test split is used)")
-    parser.add_argument("--days", default="5,10,20,40")
+    parser.add_argument("--data", required=True, help="the target data set (each model's own test split is used)")
+    parser.add_argument("--days", default="3,5,10,20,40")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     days = [float(d) for d in args.days.split(",")] + [None]
+    client = MlflowClient(args.tracking_uri)
+    try:
+        rows = selected_models(client, args.experiment, args.fraction, args.sweep_run_id)
+        dataset = read_dataset(args.data)
+        with tempfile.TemporaryDirectory() as scratch:
+            found = curves(client, rows, dataset, days, args.fraction, scratch)
+    except TLError as error:
+        print(f"early_classification: error: {error}", file=sys.stderr)
+        return 2
     os.makedirs(args.out, exist_ok=True)
-    rows = []
-    with tempfile.TemporaryDirectory() as scratch:
-        for mode in MODES:
-            model_dir = champion_model_dir(args.tracking_uri, args.experiment, mode, args.fraction,
-                                           os.path.join(scratch, mode))
-            for day in days:
-                metrics = evaluate(model_dir, args.data, day, scratch)
-                rows.append({"mode": mode, "days": day, "macro_f1": metrics["macro_f1"],
-                             "n_objects": metrics["n_objects"]})
     with open(os.path.join(args.out, "early_classification.json"), "w") as handle:
-        json.dump({"fraction": args.fraction, "rows": rows}, handle, indent=2)
-    plot(rows, os.path.join(args.out, "early_classification.png"),
-         f"{args.experiment}: champions at fraction {args.fraction:g}")
-    for row in rows:
-        print(f"{row['mode']:9s} days={row['days']!s:5s} macro-F1={row['macro_f1']:.3f} n={row['n_objects']}")
+        json.dump({"fraction": args.fraction, "n_boot": N_BOOT, "rows": found}, handle, indent=2)
+    plot(found, os.path.join(args.out, "early_classification.png"),
+         f"{args.experiment}: selected models at fraction {args.fraction:g}")
+    for row in found:
+        low, high = row["ci95"]
+        extra = "" if not row["minus_scratch"] else \
+            " transfer-scratch {:+.3f} [{:+.3f}, {:+.3f}]".format(row["minus_scratch"]["macro_f1"],
+                                                                 *row["minus_scratch"]["ci95"])
+        print(f"{row['mode']:9s} days={row['days']!s:5s} macro-F1={row['macro_f1']:.3f} [{low:.3f}, {high:.3f}] "
+              f"n={row['n_objects']}{extra}")
     return 0
 
 

@@ -122,8 +122,10 @@ def test_ztf_to_lsst_smoke(ray_session, tmp_path):
 
 
 def check_early_classification(client, out: str):
-    """sweeps/early_classification.py on the smoke store: on full light curves it gives each
-    champion's logged test macro-F1 (through `tl evaluate` on the MODEL_DIR, a second path)."""
+    """sweeps/early_classification.py on the smoke store: on full light curves each mode's point
+    (one seed, one split: the champion alone) is the champion's logged test macro-F1 and the
+    report's point estimate (through the MODEL_DIR, a second path); cut light curves score lower
+    or equal on average and every interval holds its estimate."""
     tracking_uri = f"sqlite:///{out}/mlflow.db"
     argv = ["--tracking-uri", tracking_uri, "--experiment", "ztf_to_lsst", "--fraction", "1",
             "--data", os.path.join(out, "data", "target"), "--days", "5,20", "--out", os.path.join(out, "early")]
@@ -131,12 +133,20 @@ def check_early_classification(client, out: str):
     with open(os.path.join(out, "early", "early_classification.json")) as stream:
         rows = json.load(stream)["rows"]
     assert [(r["mode"], r["days"]) for r in rows] == [
-        (mode, days) for mode in ("transfer", "scratch") for days in (5.0, 20.0, None)]
+        (mode, days) for days in (5.0, 20.0, None) for mode in ("transfer", "scratch")]
+    with open(os.path.join(out, "report", "summary.json")) as stream:
+        summary = json.load(stream)
     for mode in ("transfer", "scratch"):
         run = client.get_run(client.get_model_version_by_alias(f"ztf_to_lsst-{mode}-1", "champion").run_id)
         full = next(r for r in rows if r["mode"] == mode and r["days"] is None)
         assert full["macro_f1"] == pytest.approx(run.data.metrics["test_macro_f1"], abs=1e-9)
+        assert full["macro_f1"] == pytest.approx(summary["fractions"]["1"][mode]["macro_f1"], abs=1e-9)
+    for row in rows:
+        assert row["ci95"][0] <= row["macro_f1"] <= row["ci95"][1]
+        assert (row["minus_scratch"] is None) == (row["mode"] == "scratch")
     assert os.path.getsize(os.path.join(out, "early", "early_classification.png")) > 0
+    unswept = [("0.5" if previous == "--fraction" else value) for previous, value in zip([None, *argv], argv)]
+    assert load_script("early_classification").main(unswept) == 2  # no study at 0.5: one line, exit 2
 
 
 def completed_trials(database: str) -> list[tuple[str, str, int]]:
