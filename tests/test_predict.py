@@ -123,3 +123,12 @@ def test_calibrate_and_evaluate_plot(workspace, tmp_path, capsys):
     assert metrics["temperature"] == load_calibration(str(model)).temperature
     for name in ("confusion_matrix.png", "reliability.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_absent_registered_model_is_a_one_line_error(workspace, tmp_path, capsys):
+    code = tl.cli.main(["predict", "--model", "models:/absent@champion", "--tracking-uri", workspace["uri"],
+                        "--data", str(workspace["root"] / "data"), "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "--model models:/absent@champion: cannot be fetched" in err
+    assert list(tmp_path.iterdir()) == []

@@ -196,14 +196,14 @@ def _fit_calibration(result, val):
     return calibrate(logits, val.labels.numpy(), "val")
 
 
-def _check_inputs(args, outputs: dict, data: str | None = None) -> None:
+def _check_inputs(args, outputs: dict, inputs: dict | None = None) -> None:
     """evaluate/predict/calibrate: the options and the output paths, before anything is loaded."""
     _check_threads(args)
     if getattr(args, "days", None) is not None and not args.days >= 0:
         raise TLError(f"--days must be >= 0, got {args.days!r}")
     if getattr(args, "bins", 1) < 1:
         raise TLError(f"--bins must be >= 1, got {args.bins}")
-    inputs = {"--model": args.model, "--data": data if data is not None else args.data}
+    inputs = inputs or {"--model": args.model, "--data": args.data}
     for flag, (out, directory) in outputs.items():
         if out is not None:
             check_output(out, flag, directory=directory, inputs=inputs)
@@ -300,20 +300,17 @@ def _calibration_line(calibration, bins: int = 15) -> str:
 
 
 def _check_predict_source(args) -> None:
-    from tl.predict import check_out_suffix
-
     if (args.data is None) == (args.format is None):
         raise TLError("give either --data DIR or --format FORMAT --src PATH")
     if args.format is not None and args.src is None:
         raise TLError(f"--format {args.format}: --src PATH is needed")
     if args.src is not None and args.format is None:
         raise TLError("--src: --format FORMAT is needed")
-    if args.tracking_uri is not None:
-        from tl.predict import is_model_uri
+    from tl.predict import check_model_reference, is_model_uri
 
-        if not is_model_uri(args.model):
-            raise TLError(f"--tracking-uri: only with a models:/ or runs:/ --model, got {args.model}")
-    check_out_suffix(args.out)
+    if args.tracking_uri is not None and not is_model_uri(args.model):
+        raise TLError(f"--tracking-uri: only with a models:/ or runs:/ --model, got {args.model}")
+    check_model_reference(args.model, args.tracking_uri)
 
 
 def run_predict(args) -> int:
@@ -321,8 +318,11 @@ def run_predict(args) -> int:
 
     from tl.predict import read_raw, resolve_model
 
+    from tl.predict import check_out_suffix
+
     _check_predict_source(args)
-    _check_inputs(args, {"--out": (args.out, False)}, data=args.data or args.src)
+    _check_inputs(args, {"--out": (args.out, False)}, {"--model": args.model, "--data": args.data, "--src": args.src})
+    check_out_suffix(args.out)
     with tempfile.TemporaryDirectory(prefix="tl-predict-") as scratch:
         model_dir = resolve_model(args.model, scratch, args.tracking_uri)
         if args.format is not None:

@@ -29,6 +29,24 @@ def check_out_suffix(out: str) -> None:
         raise TLError(f"--out {out}: name a .parquet or .csv file")
 
 
+def check_model_reference(reference: str, tracking_uri: str | None) -> None:
+    """Refuse a malformed models:/ or runs:/ reference, and a sqlite store that does not exist
+    (MLflow would create an empty one), before connecting."""
+    if reference.startswith("models:/"):
+        rest = reference[len("models:/"):]
+        name, at, alias = rest.rpartition("@")
+        base, slash, number = rest.rpartition("/")
+        if not ((at and name and alias) or (slash and base and number.isdigit())):
+            raise TLError(f"--model {reference}: expected models:/<name>@<alias> or models:/<name>/<version>")
+    elif reference.startswith("runs:/") and not reference[len("runs:/"):].split("/")[0]:
+        raise TLError(f"--model {reference}: expected runs:/<run_id>/<path>")
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if is_model_uri(reference) and uri.startswith("sqlite:///"):
+        database = uri[len("sqlite:///"):]
+        if not os.path.isfile(database):
+            raise TLError(f"--tracking-uri {uri}: no such sqlite database {database}")
+
+
 def is_model_uri(reference: str) -> bool:
     return reference.startswith(("models:/", "runs:/"))
 
@@ -64,9 +82,6 @@ def _registered_run(client, name_and_version: str) -> str:
         version = client.get_model_version_by_alias(name, alias)
     else:
         name, _, number = name_and_version.rpartition("/")
-        if not name or not number.isdigit():
-            raise TLError(f"--model models:/{name_and_version}: expected models:/<name>@<alias> or "
-                          "models:/<name>/<version>")
         version = client.get_model_version(name, number)
     if not version.run_id:
         raise TLError(f"--model models:/{name_and_version}: the model version has no run")
