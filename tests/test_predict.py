@@ -25,7 +25,7 @@ def workspace(tmp_path_factory):
     from mlflow.tracking import MlflowClient
 
     root = tmp_path_factory.mktemp("predict")
-    write_dataset(make_toy_dataset(6, classes=tuple(CLASSES)), str(root / "data"), name="base")
+    write_dataset(make_toy_dataset(80, classes=tuple(CLASSES)), str(root / "data"), name="base")  # 24 val objects: T is fitted
     torch.set_num_threads(1)
     assert tl.cli.main(["train", "--data", str(root / "data"), "--out", str(root / "model"), *TINY]) == 0
     uri = f"sqlite:///{root / 'mlflow.db'}"

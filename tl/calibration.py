@@ -17,6 +17,7 @@ import numpy as np
 from tl.errors import TLError
 
 FILE = "calibration.json"
+MIN_OBJECTS = 20  # `tl train` skips the fit on fewer labelled val objects (one T from 2 objects overfits)
 LOG_T_BOUNDS = (-4.0, 4.0)  # T in [0.018, 54.6]: far wider than any useful temperature
 
 

@@ -185,12 +185,14 @@ def _train(args, config, base: str | None) -> int:
 
 
 def _fit_calibration(result, val):
-    """The softmax temperature fitted on the val split (tl.calibration), or None without labelled
-    val objects (then T = 1; `tl calibrate` can add one later)."""
-    from tl.calibration import calibrate
+    """The softmax temperature fitted on the val split (tl.calibration), or None with fewer than
+    MIN_OBJECTS labelled val objects (then T = 1; `tl calibrate` can still fit one)."""
+    from tl.calibration import MIN_OBJECTS, calibrate
     from tl.evaluation import adjusted_logits
 
-    if not (val.labels >= 0).any():
+    n_labelled = int((val.labels >= 0).sum())
+    if n_labelled < MIN_OBJECTS:
+        print(f"no temperature fitted: {n_labelled} labelled val objects (< {MIN_OBJECTS}); T = 1")
         return None
     logits = adjusted_logits(result.model, val, correction=result.prior_correction)
     return calibrate(logits, val.labels.numpy(), "val")

@@ -115,13 +115,46 @@ def read_raw(source_format: str, src: str) -> RawRead:
     from tl.taxonomy import RAW_LABEL_MAPS
 
     module = importlib.import_module(RAW_MODULES[source_format])
-    if source_format == "snana":  # the label map and the survey come from the files
+    if source_format == "bts":  # new alerts have no catalogue entry: every light curve is an object
+        raw, survey, known = _read_bts_curves(src), "ztf", RAW_LABEL_MAPS["bts"]
+    elif source_format == "snana":  # the label map and the survey come from the files
         raw, labels, survey = module.read(src)
         known = labels.raw_labels
     else:
         raw, survey, known = module.read(src), RAW_SURVEYS[source_format], RAW_LABEL_MAPS[source_format]
     dataset, drops = common.assemble(raw, source_format, survey, seed=0, label_map=_KeepAll(known))
     return RawRead(dataset, dict(drops.objects))
+
+
+def _read_bts_curves(src: str):
+    """BTS light curves (`src/lightcurves/*.csv`, or `src` a folder of them) as a RawSource of one
+    object per file; type, redshift and A_V from the BTS catalogue where it lists the object, else
+    unlabelled with NaN redshift and E(B-V) (the model's missing-value flags)."""
+    import glob
+
+    import numpy as np
+    import pandas as pd
+
+    from tl.ingest import bts, common
+
+    curves = os.path.join(src, bts.LIGHT_CURVES)
+    paths = sorted(glob.glob(os.path.join(curves if os.path.isdir(curves) else src, "*.csv")))
+    paths = [p for p in paths if os.path.basename(p) != bts.CATALOGUE]
+    if not paths:
+        raise TLError(f"--src {src}: no BTS light-curve CSV (in {bts.LIGHT_CURVES}/ or the folder itself)")
+    drops = common.DropLog()
+    observations, n_rows = bts.read_light_curves(paths, drops)
+    objects = pd.DataFrame({"object_id": [bts.object_id_of(p) for p in paths]})
+    catalogue_path = os.path.join(src, bts.CATALOGUE)
+    if os.path.isfile(catalogue_path):
+        catalogue = bts.read_catalogue(catalogue_path).drop_duplicates("ZTFID").set_index("ZTFID")
+        found = catalogue.reindex(objects["object_id"])
+        objects["raw_label"] = found["type"].fillna("").astype(str).to_numpy()
+        objects["redshift"] = found["redshift"].to_numpy(dtype=float)
+        objects["mwebv"] = (found["A_V"] / bts.R_V).to_numpy(dtype=float)
+    else:
+        objects["raw_label"], objects["redshift"], objects["mwebv"] = "", np.nan, np.nan
+    return common.RawSource(objects, observations, drops, n_rows, objects["raw_label"].copy())
 
 
 def write_table(table, out: str) -> None:
