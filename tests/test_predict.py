@@ -132,3 +132,20 @@ def test_an_absent_registered_model_is_a_one_line_error(workspace, tmp_path, cap
     assert code == 2 and len(err.splitlines()) == 1, err
     assert "--model models:/absent@champion: cannot be fetched" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bts_light_curves_without_a_catalogue_entry_are_predicted(workspace, tmp_path):
+    """A broker's new alerts are not in the BTS catalogue: each light curve is an object (unlabelled)."""
+    from tl.ingest import bts
+
+    src = tmp_path / "bts"
+    (src / "lightcurves").mkdir(parents=True)
+    (src / bts.CATALOGUE).write_text(",ZTFID,type,redshift,A_V\n0,ZTF20aaaaaaa,SN Ia,0.05,0.31\n")
+    rows = "".join(f"{i},{58526.4 + 2 * i:.2f},{'gR'[i % 2]},{18.5 - 0.1 * i:.2f},0.1\n" for i in range(8))
+    for name in ("ZTF20aaaaaaa", "ZTF21new", "ZTF22new"):
+        (src / "lightcurves" / f"{name}.csv").write_text(",ant_mjd,ant_passband,ant_mag,ant_magerr\n" + rows)
+    _predict("--model", workspace["root"] / "model", "--format", "bts", "--src", src, "--out", tmp_path / "p.parquet")
+    table = pd.read_parquet(tmp_path / "p.parquet")
+    assert sorted(table["object_id"]) == ["ZTF20aaaaaaa", "ZTF21new", "ZTF22new"]
+    assert (table["n_observations"] == 8).all()
+    np.testing.assert_allclose(table[CLASSES].sum(axis=1), 1.0, atol=1e-9)
