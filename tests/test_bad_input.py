@@ -162,6 +162,27 @@ CASES = [  # (argv, texts the one line must contain)
                                                             "of a class the model lacks"]),
     (PREDICT[:4] + [f"{W}/single", "--split", "test", "--out", f"{T}/p.parquet"],
      ["--data", "single --split test: no object to predict"]),
+    # predict's model references, raw inputs and output formats; evaluate --plot/--bins; calibrate
+    (PREDICT + ["--out", f"{T}/p.txt"], ["--out", "p.txt: name a .parquet or .csv file"]),
+    (PREDICT[:3] + ["--out", f"{T}/p.csv"], ["give either --data DIR or --format FORMAT --src PATH"]),
+    (PREDICT + ["--format", "bts", "--src", f"{W}/plasticc", "--out", f"{T}/p.csv"],
+     ["give either --data DIR or --format FORMAT --src PATH"]),
+    (PREDICT[:3] + ["--format", "plasticc", "--out", f"{T}/p.csv"], ["--format plasticc: --src PATH is needed"]),
+    (PREDICT[:3] + ["--format", "plasticc", "--src", f"{W}/absent", "--out", f"{T}/p.csv"],
+     ["--src", "absent: no such file or directory"]),
+    (PREDICT[:3] + ["--format", "nope", "--src", f"{W}/plasticc", "--out", f"{T}/p.csv"],
+     ["argument --format: invalid choice: 'nope'"]),
+    (PREDICT[:3] + ["--format", "plasticc", "--src", f"{W}/plasticc", "--out", f"{W}/plasticc/p.csv"],
+     ["--out", "lies inside the input --src"]),
+    (PREDICT + ["--tracking-uri", "sqlite:///x.db", "--out", f"{T}/p.csv"], ["--tracking-uri: only with a models:/"]),
+    (["predict", "--model", "models:/nothing", "--tracking-uri", f"sqlite:///{T}/mlflow.db", "--data", f"{W}/data",
+      "--out", f"{T}/p.csv"], ["--model models:/nothing: expected models:/<name>@<alias>"]),
+    (["predict", "--model", "models:/m@champion", "--tracking-uri", f"sqlite:///{T}/mlflow.db", "--data",
+      f"{W}/data", "--out", f"{T}/p.csv"], ["--tracking-uri", "no such sqlite database"]),
+    (EVALUATE + ["--plot", f"{W}/afile"], ["--plot", "afile: is a file; a directory is needed"]),
+    (EVALUATE + ["--bins", "0"], ["--bins must be >= 1, got 0"]),
+    (["calibrate", "--model", f"{W}/slsn", "--data", f"{W}/data"], ["slsn: exists and is not a tl MODEL_DIR"]),
+    (["calibrate", "--model", f"{W}/model", "--data", f"{W}/slsn"], ["--data", "slsn --split val: no object to fit on"]),
 ]
 
 
@@ -195,7 +216,8 @@ def test_the_real_entry_point_prints_no_traceback(workspace):
 
 def test_there_are_at_least_25_cases_over_every_command():
     assert len(CASES) >= 25
-    assert {argv[0] for argv, _ in CASES} == {"simulate", "ingest", "train", "transfer", "evaluate", "predict"}
+    assert {argv[0] for argv, _ in CASES} == {"simulate", "ingest", "train", "transfer", "evaluate", "predict",
+                                                 "calibrate"}
 
 
 # ---------------------------------------------------------------- settings (tl/config.py)

@@ -16,7 +16,7 @@ from toy import make_toy_dataset
 
 TINY = ["--set", "model.gru_hidden=8", "--set", "model.metadata_hidden=4", "--set", "model.dense_hidden=8",
         "--set", "model.dense_second=8", "--set", "train.batch_size=16", "--epochs", "2", "--quiet"]
-MINE = ("train", "transfer", "evaluate", "predict")
+MINE = ("train", "transfer", "evaluate", "predict", "calibrate")
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +63,7 @@ def test_predict_writes_normalised_probabilities(workspace, tmp_path):
     assert tl.cli.main(["predict", "--model", str(workspace / "base"), "--data", str(workspace / "base_data"),
                         "--out", str(out), "--days", "20"]) == 0
     table = pd.read_parquet(out)
-    assert list(table.columns) == ["object_id", "SN Ia", "SN II", "predicted_class"]
+    assert list(table.columns) == ["object_id", "SN Ia", "SN II", "predicted_class", "n_observations"]
     assert len(table) == 12 and table["object_id"].is_unique
     proba = table[["SN Ia", "SN II"]].to_numpy()
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)

@@ -262,3 +262,26 @@ def test_a_step_budget_sets_the_epoch_cap_of_convergence(tmp_path):
     selected = pd.read_csv(tmp_path / "report" / "selected_models.csv")
     assert set(selected["epochs"]) == {3 * EPOCHS}
     assert not selected["at_epoch_cap"].any()
+
+
+def test_report_figures_copy_the_selected_trials_confusion_and_redraw_importances(tmp_path):
+    from tl.sweep.report import collect
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    sweep = make_store(uri)
+    client = MlflowClient(uri)
+    experiment_id = client.get_experiment_by_name("toy_sweep").experiment_id
+    selected = {(row["fraction"], row["mode"], row["seed"]): row["run_id"]
+                for row in collect(client, experiment_id, sweep)}
+    png = b"\x89PNG\r\n\x1a\n" + b"selected trial"  # the trial's own file, copied byte for byte
+    (tmp_path / "confusion_matrix.png").write_bytes(png)
+    client.log_artifact(selected[(0.5, "transfer", 0)], str(tmp_path / "confusion_matrix.png"))
+    fraction = tracking.find_runs(client, experiment_id, {tracking.ROLE: "fraction"})[0]
+    tracking.log_json(client, fraction.info.run_id, {"stage": "transfer/f0.5/s0", "importances": {"train.lr": 0.7,
+                      "model.dropout": 0.3}}, "importance_transfer_f0.5_s0.json")
+    out = tmp_path / "report"
+    assert main(["report", "--tracking-uri", uri, "--experiment", "toy_sweep", "--out", str(out)]) == 0
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert figures == ["confusion_transfer_f0.5_s0.png", "importance_transfer_f0.5_s0.png"]  # others logged none
+    assert (out / "figures" / "confusion_transfer_f0.5_s0.png").read_bytes() == png
+    assert (out / "figures" / "importance_transfer_f0.5_s0.png").read_bytes()[:4] == b"\x89PNG"

@@ -21,7 +21,8 @@ COMMANDS = {
     "train": ("tl.commands", "train a classifier from scratch"),
     "transfer": ("tl.commands", "fine-tune a base model on a fraction of a target data set"),
     "evaluate": ("tl.commands", "compute metrics of a model on a data set split"),
-    "predict": ("tl.commands", "write per-object class probabilities to Parquet"),
+    "predict": ("tl.commands", "write per-object class probabilities (Parquet or CSV) from a MODEL_DIR or registry"),
+    "calibrate": ("tl.commands", "fit a MODEL_DIR's softmax temperature on a validation split"),
     "report": ("tl.sweep.report", "summarise a sweep's MLflow experiment: figure, tables, summary.json"),
 }
 

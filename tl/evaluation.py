@@ -39,13 +39,20 @@ def predict_logits(model, dataset, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(outputs) if outputs else np.zeros((0, module.head.out_features))
 
 
-def predict_proba(model, dataset, batch_size: int = 256, correction: PriorCorrection | None = None) -> np.ndarray:
-    """(N, n_classes) softmax probabilities of `model` on an EncodedDataset; with a `correction`
-    (the loaded model's prior_correction) the softmax of the adjusted logits (tl.prior)."""
+def adjusted_logits(model, dataset, batch_size: int = 256, correction: PriorCorrection | None = None) -> np.ndarray:
+    """(N, n_classes) logits after the prior `correction` (tl.prior), if given: what the
+    temperature (tl.calibration) divides."""
     logits = predict_logits(model, dataset, batch_size)
-    if correction is not None:
-        logits = correction.apply(logits)
-    return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+    return correction.apply(logits) if correction is not None else logits
+
+
+def predict_proba(model, dataset, batch_size: int = 256, correction: PriorCorrection | None = None,
+                  temperature: float = 1.0) -> np.ndarray:
+    """(N, n_classes) softmax probabilities of `model` on an EncodedDataset; with a `correction`
+    (the loaded model's prior_correction) the softmax of the adjusted logits (tl.prior), divided by
+    `temperature` (the loaded model's, tl.calibration; it never changes the predicted class)."""
+    logits = adjusted_logits(model, dataset, batch_size, correction)
+    return torch.softmax(torch.from_numpy(logits / temperature), dim=1).numpy()
 
 
 def compute_metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict:

@@ -7,6 +7,8 @@
                      the prior correction the model decides with (tl.prior; absent in older ones)
       history.json   one metrics dict per training epoch
       metrics.json   evaluation metrics (e.g. {"val": {...}, "test": {...}})
+      calibration.json  the softmax temperature fitted on validation (tl.calibration; optional:
+                     absent means T = 1; `tl calibrate` adds it to an existing MODEL_DIR)
 
 A MODEL_DIR is written all at once: it appears complete or not at all.
 """
@@ -28,6 +30,7 @@ from tl.surveys import band_table
 FORMAT = "tl-model"
 FORMAT_VERSION = 1
 FILES = ("weights.pt", "model.json", "history.json", "metrics.json")
+CALIBRATION_FILE = "calibration.json"  # tl.calibration.FILE (optional)
 
 
 @dataclass
@@ -44,16 +47,22 @@ class LoadedModel:
     info: dict = field(default_factory=dict)
     path: str = ""
     prior_correction: PriorCorrection | None = None  # pass to tl.evaluation.evaluate / predict_proba
+    calibration: "Calibration | None" = None  # noqa: F821  (tl.calibration; None: T = 1)
+
+    @property
+    def temperature(self) -> float:
+        return self.calibration.temperature if self.calibration is not None else 1.0
 
 
 def save_model_dir(path: str, prepared, model=None, *, history=(), metrics=None, info=None,
-                   prior_correction: PriorCorrection | None = None) -> None:
+                   prior_correction: PriorCorrection | None = None, calibration=None) -> None:
     """Write a self-contained MODEL_DIR at `path` from a Prepared run (and its trained `model`,
     default prepared.model); replaces an existing MODEL_DIR only once the new one is complete.
 
     `info` (JSON-able dict) is stored in model.json, e.g. {"data": ..., "base_model": ...}.
     `prior_correction` is fit's (FitResult.prior_correction); without it, train.logit_adjustment
     by the train prior, and a tau chosen on validation (train.tune_logit_adjustment) is an error.
+    `calibration` (tl.calibration.Calibration), if given, is written as calibration.json.
     """
     import torch
 
@@ -81,12 +90,16 @@ def save_model_dir(path: str, prepared, model=None, *, history=(), metrics=None,
                               ("metrics.json", metrics or {})):
             with open(os.path.join(staging, name), "w") as handle:
                 json.dump(json_safe(content), handle, indent=2)
+        if calibration is not None:
+            with open(os.path.join(staging, CALIBRATION_FILE), "w") as handle:
+                json.dump(json_safe(calibration.to_dict()), handle, indent=2)
 
 
 def load_model_dir(path: str) -> LoadedModel:
     """Read a MODEL_DIR; a missing or corrupt one raises TLError naming the file at fault."""
     import torch
 
+    from tl.calibration import load_calibration
     from tl.model import TransientClassifier
 
     if not os.path.isdir(path):
@@ -123,7 +136,7 @@ def load_model_dir(path: str) -> LoadedModel:
         trained_bands=list(description.get("trained_bands", [])), mode=description.get("mode", ""),
         history=_read_json(path, "history.json", default=[]),
         metrics=_read_json(path, "metrics.json", default={}), info=description.get("info", {}),
-        path=os.path.abspath(path), prior_correction=correction)
+        path=os.path.abspath(path), prior_correction=correction, calibration=load_calibration(path))
 
 
 def _read_json(path: str, name: str, default=None):

@@ -35,6 +35,7 @@ from tl import stats
 from tl.errors import TLError
 from tl.evaluation import json_safe
 from tl.sweep import tracking
+from tl.sweep.report_figures import write_report_figures
 from tl.sweep.report_files import efficiency_figure, write_tables
 from tl.sweep.results import SELECTION_METRIC, best_completed_trial, is_completed
 from tl.sweep.space import SEARCHED
@@ -320,6 +321,7 @@ def summarize(client, experiment: str, out: str, sweep_run_id: str | None = None
                "studies": rows, **(extra or {})}
     os.makedirs(out, exist_ok=True)
     write_tables(table, rows, out)
+    write_report_figures(client, found.experiment_id, sweep_run_id, rows, out)
     figure = efficiency_figure(table, summary["baseline"], summary["zero_shot"], experiment)
     figure.savefig(os.path.join(out, "data_efficiency.png"), dpi=120)
     with open(os.path.join(out, "summary.json"), "w") as stream:
