@@ -1,0 +1,171 @@
+"""Faults inside a trial: a SIGKILLed Ray Train worker of a 2-worker DDP trial, and a SIGKILLed
+`tune` trial actor, each resumed from its last per-epoch checkpoint and ending exactly where an
+uninterrupted run with the same seeds ends (slow: they start Ray).
+
+The trial body touches DIR/rank<r>-epoch<e>-pid<pid> after every epoch when $TL_TEST_MARKERS is
+set (tl.sweep.worker.mark_epoch), and with DIR:K waits after epoch K, where the test kills it by
+pid. The variable reaches the Ray workers through the runtime_env of the task that runs the trial
+(child tasks and actors inherit it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from ray_fixture import ray_session  # noqa: F401  (a fixture)
+from toy import make_toy_dataset
+
+TINY = {"train.epochs": 4, "model.gru_hidden": 8, "model.gru_layers": 1, "model.dense_hidden": 8,
+        "model.dense_second": 8, "data.max_length": 30, "train.lr": 0.03}  # learns within 4 epochs
+KILL_AFTER_EPOCH = 2
+COMPARED = ("epoch", "val_macro_f1", "val_loss", "train_loss", "test_macro_f1", "test_balanced_accuracy",
+            "test_roc_auc_macro")
+
+
+def markers(directory) -> list[tuple[int, int, int]]:
+    """(rank, epoch, pid) of every epoch the trial's processes reported."""
+    found = []
+    for name in os.listdir(directory):
+        rank, epoch, pid = name.split("-")
+        found.append((int(rank[4:]), int(epoch[5:]), int(pid[3:])))
+    return sorted(found)
+
+
+def run_with_markers(function, directory, hold: int | None, *args):
+    """Start `function(*args)` as a Ray task whose workers see $TL_TEST_MARKERS; returns its ref."""
+    import ray
+
+    value = f"{directory}:{hold}" if hold else str(directory)
+    remote = ray.remote(num_cpus=0, max_retries=0)(function)
+    return remote.options(runtime_env={"env_vars": {"TL_TEST_MARKERS": value}}).remote(*args)
+
+
+def kill_when_marked(directory, rank: int, epoch: int, ref, timeout: float = 90) -> tuple[int, set]:
+    """SIGKILL the process that marked (rank, epoch); returns its pid and the pids that had marked
+    an epoch by then (the first attempt's processes)."""
+    import ray
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [pid for r, e, pid in markers(directory) if (r, e) == (rank, epoch)]
+        if found:
+            os.kill(found[0], signal.SIGKILL)
+            return found[0], {pid for _, _, pid in markers(directory)}
+        ready, _ = ray.wait([ref], timeout=0.2)
+        assert not ready, f"the trial ended before rank {rank} reached epoch {epoch}: {ray.get(ref)}"
+        assert time.monotonic() < deadline, f"rank {rank} did not reach epoch {epoch} in {timeout} s"
+
+
+def fit_ddp(loop_config: dict, storage: str, name: str) -> dict:
+    """A 2-worker DDP trial (TorchTrainer, gloo on CPU) that Train restarts once after a lost worker."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from tl.sweep.worker import train_loop_per_worker
+
+    trainer = TorchTrainer(train_loop_per_worker, train_loop_config=loop_config,
+                           scaling_config=ray.train.ScalingConfig(num_workers=2, resources_per_worker={"CPU": 1}),
+                           run_config=ray.train.RunConfig(storage_path=storage, name=name,
+                                                          failure_config=ray.train.FailureConfig(max_failures=1)))
+    return dict(trainer.fit().metrics)
+
+
+def fit_tune_trial(payload, name: str) -> dict:
+    """A 1-trial study under the `tune` executor (Tune's FailureConfig from payload.max_failures)."""
+    from ray import tune
+
+    from tl.config import Config
+    from tl.sweep.search import run_study
+
+    grid = run_study(name=name, storage=payload.storage, payload=payload, mode="scratch",
+                     config=Config().override(TINY), num_samples=1, seed=0, logger=tune.Callback(),
+                     deadline_file=None, resume=False)
+    (result,) = list(grid)
+    assert result.error is None, result.error
+    return dict(result.metrics)
+
+
+@pytest.fixture(scope="module")
+def by_value():
+    """The task functions above travel by value (tests/ is not importable on Ray workers)."""
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield
+    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def assert_resumed(found, killed: int, before: set, rank: int) -> None:
+    """The restarted processes continue from the killed one's last checkpointed epoch or the one
+    before (Train may not have registered the last report of a worker group that died): at most one
+    epoch is trained again, every later epoch once."""
+    after = sorted(e for r, e, pid in found if r == rank and pid not in before)
+    assert killed in before
+    assert after and after[0] in (KILL_AFTER_EPOCH, KILL_AFTER_EPOCH + 1), after
+    assert after == list(range(after[0], TINY["train.epochs"] + 1))
+
+
+@pytest.mark.slow
+def test_a_killed_ddp_worker_resumes_from_its_epoch_checkpoint_with_the_same_metrics(ray_session, by_value,
+                                                                                    tmp_path):
+    import ray
+
+    target = ray.put(make_toy_dataset(20))
+    loop_config = {"overrides": TINY, "target": target, "base_model": None}
+    storage = str(ray_session / "faults-ddp")
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "killed").mkdir()
+    whole = ray.get(run_with_markers(fit_ddp, tmp_path / "whole", None, loop_config, storage, "whole"), timeout=120)
+    ref = run_with_markers(fit_ddp, tmp_path / "killed", KILL_AFTER_EPOCH, loop_config, storage, "killed")
+    killed, before = kill_when_marked(tmp_path / "killed", 1, KILL_AFTER_EPOCH, ref)
+    resumed = ray.get(ref, timeout=120)
+    assert_resumed(markers(tmp_path / "killed"), killed, before, rank=1)
+    assert {pid for _, _, pid in markers(tmp_path / "whole")}.isdisjoint({killed})
+    for key in COMPARED:
+        assert resumed[key] == pytest.approx(whole[key], abs=1e-9), key
+
+
+@pytest.mark.slow
+def test_a_killed_tune_trial_actor_is_restored_from_its_epoch_checkpoint_with_the_same_metrics(ray_session,
+                                                                                              by_value, tmp_path):
+    import ray
+
+    from tl.sweep.executors import TrialPayload
+    from tl.sweep.resources import TrialResources
+    from tl.sweep.worker import run_trial_body
+
+    dataset = make_toy_dataset(20)
+    payload = TrialPayload(overrides=TINY, target=ray.put(dataset), target_hash="toy-12-faults", base_model=None,
+                           base_hash=None, storage=str(ray_session / "faults-tune"),
+                           resources=TrialResources(1, 1.0, 0.0, 0.0, 1), executor="tune", max_failures=1)
+    ref = run_with_markers(fit_tune_trial, tmp_path, KILL_AFTER_EPOCH, payload, "killed")
+    killed, before = kill_when_marked(tmp_path, 0, KILL_AFTER_EPOCH, ref)
+    resumed = ray.get(ref, timeout=120)
+    assert_resumed(markers(tmp_path), killed, before, rank=0)
+
+    class Reports:  # the trial body without Ray (tests/test_worker.py: same metrics as TuneSession)
+        rank, wrap_model, wrap_loader, reports = 0, None, None, []
+
+        def checkpoint(self):
+            return None
+
+        def report(self, metrics, directory, name):
+            self.reports.append(dict(metrics))
+
+    whole = Reports()
+    run_trial_body({"overrides": {**TINY, **default_searched()}, "target": dataset, "base_model": None}, whole)
+    for key in COMPARED:
+        assert resumed[key] == pytest.approx(whole.reports[-1][key], abs=1e-9), key
+
+
+def default_searched() -> dict:
+    """The settings the study's first trial (the enqueued default point) adds to TINY."""
+    from tl.config import Config
+    from tl.sweep.space import default_point
+
+    return default_point("scratch", Config().override(TINY))
