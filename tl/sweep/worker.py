@@ -189,7 +189,7 @@ def run_trial_body(loop_config: dict, session) -> None:
 def mark_epoch(rank: int, epoch: int) -> None:
     """Fault-injection tests only (no-op unless $TL_TEST_MARKERS is set): after an epoch's report,
     touch DIR/rank<rank>-epoch<epoch>-pid<pid>, so a test can SIGKILL this process by its pid; with
-    DIR:EPOCH, wait there (up to 60 s) after that epoch the first time it is reached."""
+    DIR:EPOCH, wait there (15 s) after that epoch the first time it is reached."""
     value = os.environ.get(FAULT_MARKERS)
     if not value:
         return
@@ -197,7 +197,7 @@ def mark_epoch(rank: int, epoch: int) -> None:
     first = not any(name.startswith(f"rank{rank}-epoch{epoch}-") for name in os.listdir(directory))
     open(os.path.join(directory, f"rank{rank}-epoch{epoch}-pid{os.getpid()}"), "w").close()
     if hold and int(hold) == epoch and first:
-        time.sleep(60)
+        time.sleep(15)
 
 
 def train_loop_per_worker(loop_config: dict) -> None:
