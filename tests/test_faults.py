@@ -195,3 +195,56 @@ def default_searched() -> dict:
     from tl.sweep.space import default_point
 
     return default_point("scratch", Config().override(TINY))
+
+
+def test_a_sqlite_stores_artifacts_land_next_to_its_database_not_in_the_current_directory(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from tl.sweep import tracking
+
+    cwd, out = tmp_path / "cwd", tmp_path / "out"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    client = MlflowClient(f"sqlite:///{out}/mlflow.db")
+    experiment = tracking.experiment_id(client, "where")
+    assert tracking.experiment_id(client, "where") == experiment  # found, not created twice
+    run = client.create_run(experiment)
+    (tmp_path / "note.txt").write_text("kept with the store")
+    client.log_artifact(run.info.run_id, str(tmp_path / "note.txt"))
+    assert list(cwd.iterdir()) == []  # no ./mlruns
+    logged = list((out / "artifacts").rglob("note.txt"))
+    assert [path.read_text() for path in logged] == ["kept with the store"]
+    assert tracking.artifact_location("http://127.0.0.1:5000") is None  # the server's artifact root
+
+
+def test_archive_members_that_leave_the_target_are_refused(tmp_path):
+    """A MODEL_DIR archive (tl.sweep.worker.unpack_directory) cannot write outside its target."""
+    import io
+    import tarfile
+
+    from tl.sweep.worker import unpack_directory
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        payload = b"escaped"
+        member = tarfile.TarInfo("../outside.txt")
+        member.size = len(payload)
+        archive.addfile(member, io.BytesIO(payload))
+    with pytest.raises(tarfile.OutsideDestinationError):
+        unpack_directory(buffer.getvalue(), str(tmp_path / "target"))
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_every_torch_load_refuses_pickled_objects():
+    """State is saved as tensors and plain containers: each torch.load in tl/ passes weights_only=True."""
+    import ast
+    import pathlib
+
+    calls = []
+    for path in pathlib.Path(__file__).resolve().parents[1].joinpath("tl").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "load" \
+                    and getattr(node.func.value, "id", None) == "torch":
+                keywords = {k.arg: getattr(k.value, "value", None) for k in node.keywords}
+                calls.append((path.name, keywords.get("weights_only")))
+    assert calls and all(value is True for _, value in calls), calls
