@@ -248,3 +248,67 @@ def test_every_torch_load_refuses_pickled_objects():
                 keywords = {k.arg: getattr(k.value, "value", None) for k in node.keywords}
                 calls.append((path.name, keywords.get("weights_only")))
     assert calls and all(value is True for _, value in calls), calls
+
+
+def registered_versions(client, experiment: str) -> dict[str, list[str]]:
+    """Registered model name -> the source run ids of its versions, for the sweep's models."""
+    found = {}
+    for model in client.search_registered_models(f"name LIKE '{experiment}-%'"):
+        versions = client.search_model_versions(f"name = '{model.name}'")
+        found[model.name] = sorted(version.run_id for version in versions)
+    return found
+
+
+@pytest.mark.slow
+def test_a_driver_killed_at_its_worst_moments_resumes_with_nothing_rerun_or_duplicated(ray_session, tmp_path,
+                                                                                      monkeypatch):
+    """SIGKILL (tl.sweep.faults) after a study's last trial, before its champion; after a champion's
+    registration, before the state records it; after the report, before the sweep run closes. Each
+    `--resume` (the drivers share the test's Ray instance) continues; nothing finished runs again."""
+    import json
+    import subprocess
+
+    import ray
+    from mlflow.tracking import MlflowClient
+
+    from test_sweeps import FAST, REPO, check_store, completed_trials, load_script
+    from tl.evaluation import json_safe
+    from tl.sweep import tracking
+    from tl.sweep.report import summarize
+
+    out, cwd = tmp_path / "out", tmp_path / "cwd"
+    cwd.mkdir()
+    flags = [*FAST, "--fractions", "1.0", "--num-samples", "2", "--out", str(out)]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    finished = set()
+    for attempt, fault in enumerate(("after-study:1/transfer/0", "after-register:1/scratch/0", "report:")):
+        command = [sys.executable, os.path.join(REPO, "sweeps", "sims_to_bts.py"), *flags,
+                   *(["--resume"] if attempt else [])]
+        with open(tmp_path / f"attempt{attempt}.log", "w") as log:
+            code = subprocess.run(command, env={**env, "TL_FAULT": fault}, cwd=cwd, stdout=log,
+                                  stderr=subprocess.STDOUT, timeout=300).returncode
+        assert code == -signal.SIGKILL, (tmp_path / f"attempt{attempt}.log").read_text()[-3000:]
+        now = set(completed_trials(f"{out}/mlflow.db"))
+        assert finished <= now  # every trial finished before a kill: same run, same end time
+        finished = now
+    with open(out / "report" / "summary.json") as stream:
+        killed_report = json.load(stream)
+
+    monkeypatch.chdir(cwd)
+    assert load_script("sims_to_bts").main(flags + ["--resume"]) == 0
+    assert set(completed_trials(f"{out}/mlflow.db")) == finished  # nothing ran again
+    client, experiment_id = check_store(str(out), "sims_to_bts", fractions=(1.0,), num_samples=2)  # none RUNNING
+    trials = tracking.find_runs(client, experiment_id, {tracking.ROLE: "trial"})
+    assert len(trials) == 4 and len({t.data.tags[tracking.TRIAL_ID] for t in trials}) == 4
+    assert len(tracking.find_runs(client, experiment_id, {tracking.ROLE: "base"})) == 1
+    versions = registered_versions(client, "sims_to_bts")
+    assert sorted(versions) == ["sims_to_bts-scratch-1", "sims_to_bts-transfer-1"], versions
+    assert all(len(ids) == 1 for ids in versions.values()), versions  # one version per study
+    with open(out / "report" / "summary.json") as stream:
+        final_report = json.load(stream)
+    recomputed = json_safe(summarize(MlflowClient(f"sqlite:///{out}/mlflow.db"), "sims_to_bts", str(tmp_path / "again")))
+    for report in (killed_report, recomputed):  # as written: NaN (no supported class) is null
+        for key in ("table", "baseline", "fractions", "reduction"):
+            assert report[key] == final_report[key], key
+    assert list(cwd.iterdir()) == []  # nothing written where the drivers were started
