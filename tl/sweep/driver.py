@@ -21,6 +21,7 @@ from tl.errors import TLError
 from tl.simulate import simulate
 from tl.sweep import tracking
 from tl.sweep.deadline import deadline_passed, write_deadline
+from tl.sweep.faults import fault_point
 from tl.sweep.report import summarize
 from tl.sweep.resources import DRIVER_CPUS, check_executor, choose_executor, is_autoscaling, plan_resources
 from tl.sweep.runs import SweepInterrupted, SweepRuns, dataset_tag
@@ -156,6 +157,7 @@ def finish(sweep: SweepContext) -> dict:
     report_dir = os.path.join(runs.out, "report")
     summary = summarize(runs.client, sweep.spec.name, report_dir, sweep_run_id=runs.state.sweep_run_id,
                         extra={"skipped_studies": runs.skipped})
+    fault_point("report")
     runs.close()
     print(f"tl sweep: report in {report_dir}; MLflow: mlflow ui --backend-store-uri {sweep.tracking_uri}")
     return summary

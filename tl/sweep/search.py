@@ -40,6 +40,12 @@ def make_scheduler(num_samples: int, config: Config):
                          max_t=most_epochs + 1, grace_period=min(2, most_epochs), reduction_factor=2)
 
 
+def tune_retries(payload: TrialPayload) -> int:
+    """Restarts of a lost trial by Tune: a `tune` trial's actor restarts from its last epoch
+    checkpoint; a `train` trial's workers are restarted by Train (its own FailureConfig)."""
+    return payload.max_failures if payload.executor == "tune" else 0
+
+
 def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | None, config: Config,
               num_samples: int, seed: int, logger, deadline_file: str | None, resume: bool,
               callbacks: tuple = ()):
@@ -72,7 +78,7 @@ def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | Non
                                     max_concurrent_trials=concurrent, reuse_actors=payload.executor == "tune"),
         run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=[logger, *callbacks],
                                   stop=DeadlineStopper(deadline_file) if deadline_file else None,
-                                  failure_config=tune.FailureConfig(max_failures=0),
+                                  failure_config=tune.FailureConfig(max_failures=tune_retries(payload)),
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
     )
     return tuner.fit()

@@ -15,6 +15,7 @@ from tl.modeldir import load_model_dir
 from tl.sweep import tracking
 from tl.sweep.tracking import PREDICTIONS_FILE
 from tl.sweep.executors import TrialPayload
+from tl.sweep.faults import fault_point
 from tl.sweep.resources import TrialResources
 from tl.sweep.results import best_completed_trial, log_importances, register_champion
 from tl.sweep.runs import SweepRuns
@@ -117,8 +118,10 @@ def study_stage(sweep: SweepContext, study: Study, target_ref, base_ref, base: B
     if not runs.check_finished(study, spec.num_samples):
         runs.cut_short(study)  # not done and no champion: --resume runs it again
         return
+    fault_point("after-study", study.key)
     log_importances(runs.client, runs.experiment_id, study, parent, config)
     register_champion(runs.client, runs.experiment_id, spec.name, study, parent)
+    fault_point("after-register", study.key)
     runs.mark_done(study)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import platform
 import subprocess
 import tempfile
@@ -109,8 +110,20 @@ def lineage_tags(dataset_hashes: dict[str, str]) -> dict[str, str]:
 
 
 def experiment_id(client, name: str) -> str:
+    """The experiment `name`, created when missing; under a SQLite store its artifacts go next to
+    the database (`<db dir>/artifacts`), not MLflow's default `<current directory>/mlruns`."""
     experiment = client.get_experiment_by_name(name)
-    return experiment.experiment_id if experiment else client.create_experiment(name)
+    if experiment:
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri))
+
+
+def artifact_location(tracking_uri: str) -> str | None:
+    """`file://<db dir>/artifacts` for `sqlite:///<db>`; None (the server's artifact root) otherwise."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = tracking_uri[len("sqlite:///"):]
+    return pathlib.Path(os.path.abspath(database)).parent.joinpath("artifacts").as_uri()
 
 
 def find_runs(client, experiment: str, tags: dict[str, str]) -> list:

@@ -24,6 +24,7 @@ import json
 import os
 import tarfile
 import tempfile
+import time
 
 import ray
 import ray.train
@@ -42,6 +43,7 @@ STATE_FILE = "train_state.pt"  # per-epoch checkpoint: fit()'s resume state
 MODEL_DIR = "model"  # final checkpoint: a MODEL_DIR and the test evaluation
 EVALUATION_FILE = "evaluation.json"
 CACHED_ENCODINGS = 4  # encoded (data, base, data settings) kept per process
+FAULT_MARKERS = "TL_TEST_MARKERS"  # tests only: DIR[:EPOCH], see mark_epoch
 
 
 def pack_directory(path: str) -> bytes:
@@ -154,6 +156,7 @@ def run_trial_body(loop_config: dict, session) -> None:
                 torch.save(get_state(), os.path.join(directory, STATE_FILE))
             session.report(dict(metrics), directory if session.rank == 0 else None,
                            f"epoch-{int(metrics['epoch']):04d}")
+        mark_epoch(session.rank, int(metrics["epoch"]))
 
     result = fit(prepared, report=report, wrap_model=session.wrap_model, wrap_loader=session.wrap_loader,
                  resume_state=resume_state)
@@ -182,6 +185,20 @@ def run_trial_body(loop_config: dict, session) -> None:
             prediction_table(result.model, {"val": prepared.val, "test": prepared.test}, prepared.classes,
                              correction=correction).to_csv(os.path.join(directory, PREDICTIONS_FILE), index=False)
         session.report(metrics, directory if session.rank == 0 else None, "final")
+
+
+def mark_epoch(rank: int, epoch: int) -> None:
+    """Fault-injection tests only (no-op unless $TL_TEST_MARKERS is set): after an epoch's report,
+    touch DIR/rank<rank>-epoch<epoch>-pid<pid>, so a test can SIGKILL this process by its pid; with
+    DIR:EPOCH, wait there (15 s) after that epoch the first time it is reached."""
+    value = os.environ.get(FAULT_MARKERS)
+    if not value:
+        return
+    directory, _, hold = value.partition(":")
+    first = not any(name.startswith(f"rank{rank}-epoch{epoch}-") for name in os.listdir(directory))
+    open(os.path.join(directory, f"rank{rank}-epoch{epoch}-pid{os.getpid()}"), "w").close()
+    if hold and int(hold) == epoch and first:
+        time.sleep(15)
 
 
 def train_loop_per_worker(loop_config: dict) -> None:
