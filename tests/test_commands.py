@@ -123,3 +123,44 @@ def test_unknown_band_and_corrupt_model_dir(workspace, tmp_path, capsys):
     _fails(capsys, ["predict", "--model", str(model), "--data", data, "--out", str(tmp_path / "p.parquet")],
            "model.json: not valid JSON")
     assert not (tmp_path / "p.parquet").exists()
+
+
+def test_transfer_and_train_start_from_their_recipes(workspace, tmp_path):
+    from tl.recipes import SCRATCH, TRANSFER
+
+    out = tmp_path / "recipe"
+    assert tl.cli.main(["transfer", "--base", str(workspace / "base"), "--data", str(workspace / "target_data"),
+                        "--fraction", "0.5", "--out", str(out), *TINY, "--set", "train.lr=1e-3"]) == 0
+    config = json.loads((out / "model.json").read_text())["config"]
+    assert config["train.lr"] == 1e-3  # --set wins over the recipe
+    assert {k: config[k] for k in TRANSFER if k != "train.lr"} == {k: v for k, v in TRANSFER.items() if k != "train.lr"}
+    assert config["transfer.strategy"] == "gru" and config["transfer.freeze_depth"] == 0
+    scratch = json.loads((workspace / "base" / "model.json").read_text())["config"]
+    assert {k: scratch[k] for k in SCRATCH} == SCRATCH
+    assert scratch["train.lr"] != Config().train.lr  # the recipe, not the dataclass default
+
+
+def test_the_recipes_are_the_medians_and_majorities_of_the_bts_sweep():
+    """tl/recipes.py against the committed selection (results/sims_to_bts/selected_models.csv),
+    recomputed here: medians within 5% (rounding), majorities exactly, fractions 0.02-0.1."""
+    from pathlib import Path
+
+    from tl.recipes import SCRATCH, TRANSFER
+
+    selected = pd.read_csv(Path(__file__).parents[1] / "results" / "sims_to_bts" / "selected_models.csv")
+    small = selected[selected["fraction"] <= 0.1]
+    for mode, recipe in (("transfer", TRANSFER), ("scratch", SCRATCH)):
+        chosen = small[small["mode"] == mode]
+        assert len(chosen) == 15
+        for key, value in recipe.items():
+            if key not in chosen or key == "transfer.strategy":
+                continue
+            column = chosen[key]
+            if isinstance(value, bool):
+                assert value == (column.astype(str).eq("True").sum() > len(column) / 2), key
+            else:
+                assert value == pytest.approx(column.median(), rel=0.05), key
+    counts = small[small["mode"] == "transfer"]["transfer.strategy"].value_counts()
+    assert counts["gru"] == counts.max()  # tied with head_then_all: the tie goes to validation
+    by_strategy = small[small["mode"] == "transfer"].groupby("transfer.strategy")["best_val_macro_f1"].mean()
+    assert by_strategy["gru"] == by_strategy[counts[counts == counts.max()].index].max()

@@ -60,10 +60,10 @@ def add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="canonical target data set directory")
     parser.add_argument("--fraction", type=float, required=True, help="fraction of the target train split")
     parser.add_argument("--freeze-depth", type=int,
-                        help="transfer.freeze_depth (strategy depth): number of blocks frozen, input to "
-                             "output: gru_1..gru_L, metadata, dense_1, dense_2, head; 0 (the default) "
-                             "fine-tunes everything, at most all but the head. Other strategies: "
-                             "--set transfer.strategy=gru|head_then_all")
+                        help="use strategy depth with this many blocks frozen, input to output: "
+                             "gru_1..gru_L, metadata, dense_1, dense_2, head (0 fine-tunes everything, at "
+                             "most all but the head). Default: the transfer recipe (tl/recipes.py: "
+                             "strategy gru, the pre-trained GRU at 0.06 x the learning rate)")
     parser.add_argument("--out", required=True, help="MODEL_DIR to write")
     _add_training_options(parser)
 
@@ -106,10 +106,12 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     _add_threads_option(parser)
 
 
-def _config(args, **extra):
-    """The Config from --set and the named options (named options win); a bad value raises naming
-    its option (`--lr: must be > 0, got -1.0`) or its setting (`setting 'train.lr': ...`)."""
+def _config(args, mode: str, **extra):
+    """The Config from the mode's recipe (tl/recipes.py), --set and the named options (named options
+    win over --set, --set over the recipe); a bad value raises naming its option (`--lr: must be > 0,
+    got -1.0`) or its setting (`setting 'train.lr': ...`)."""
     from tl.config import Config, SettingError
+    from tl.recipes import recipe
 
     overrides = {}
     for item in args.set:
@@ -120,8 +122,11 @@ def _config(args, **extra):
     named = {"data.target_fraction": args.fraction, "train.epochs": args.epochs, "train.lr": args.lr,
              "train.seed": args.seed, **extra}
     named = {k: v for k, v in named.items() if v is not None}
+    defaults = recipe(mode)
+    if "transfer.freeze_depth" in named and "transfer.strategy" not in overrides:
+        defaults["transfer.strategy"] = "depth"  # --freeze-depth asks for the depth strategy
     try:
-        return Config().override({**overrides, **named})
+        return Config().override({**defaults, **overrides, **named})
     except SettingError as error:
         if error.key in named:
             raise TLError(f"{NAMED_OPTIONS[error.key]}: {error.problem}") from None
@@ -134,11 +139,11 @@ def _print_dropped(dropped: dict) -> None:
 
 
 def run_train(args) -> int:
-    return _train(args, _config(args), base=None)
+    return _train(args, _config(args, "scratch"), base=None)
 
 
 def run_transfer(args) -> int:
-    return _train(args, _config(args, **{"transfer.freeze_depth": args.freeze_depth}), base=args.base)
+    return _train(args, _config(args, "transfer", **{"transfer.freeze_depth": args.freeze_depth}), base=args.base)
 
 
 def _train(args, config, base: str | None) -> int:

@@ -5,6 +5,7 @@ table.csv/.md         one row per fraction and mode: logged means over seeds, th
                       balanced accuracy, ROC AUC, macro-F1 over classes with >= 10 test objects
 per_class.csv/.md     F1 (mean over seeds) and support of every class at every point
 selected_models.csv   every selected model: study, run, chosen settings, best epoch, epoch cap
+convergence.csv/.md   per fraction: steps to the best validation score, transfer vs scratch (paired ratio)
 data_efficiency.png   test macro-F1 against fraction with 95% intervals, baseline and zero-shot bands
 """
 
@@ -15,6 +16,8 @@ import os
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from tl.sweep.convergence import as_records, convergence_table
+
 TABLE_COLUMNS = ["fraction", "mode", "n_seeds", "n_trials", "test_macro_f1_mean", "test_macro_f1_std",
                  "test_macro_f1_stderr", "n_folds", "macro_f1", "ci95_low", "ci95_high", "difference",
                  "difference_ci95_low", "difference_ci95_high", "matches", "balanced_accuracy", "roc_auc_macro",
@@ -24,7 +27,7 @@ STUDY_COLUMNS = ["fraction", "mode", "seed", "fold", "run_id", "n_trials", "best
 
 
 def write_tables(table: list[dict], studies: list[dict], out: str) -> None:
-    """table.csv/.md, per_class.csv/.md and selected_models.csv in `out`."""
+    """table.csv/.md, per_class.csv/.md, selected_models.csv and convergence.csv/.md in `out`."""
     frame = pd.DataFrame([_flat(row) for row in table], columns=TABLE_COLUMNS)
     _write(frame, out, "table")
     per_class = [{"fraction": row["fraction"], "mode": row["mode"], "class": name, "support": value["support"],
@@ -36,6 +39,7 @@ def write_tables(table: list[dict], studies: list[dict], out: str) -> None:
     settings = sorted({name for study in studies for name in study["params"]})
     pd.DataFrame(selected, columns=STUDY_COLUMNS + settings).to_csv(
         os.path.join(out, "selected_models.csv"), index=False)
+    _write(pd.DataFrame(as_records(convergence_table(studies))), out, "convergence")
 
 
 def _flat(row: dict) -> dict:

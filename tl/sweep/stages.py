@@ -12,6 +12,7 @@ from tl.config import Config
 from tl.errors import TLError
 from tl.experiment import zero_shot_predictions
 from tl.modeldir import load_model_dir
+from tl.recipes import recipe
 from tl.sweep import tracking
 from tl.sweep.tracking import PREDICTIONS_FILE
 from tl.sweep.executors import TrialPayload
@@ -101,7 +102,7 @@ def study_stage(sweep: SweepContext, study: Study, target_ref, base_ref, base: B
         print(f"tl sweep: {study.key} already finished, skipped")
         return
     parent = runs.fraction_run(study.fraction)
-    overrides = {**spec.overrides, **study.overrides(spec.folds)}
+    overrides = {**recipe(study.mode), **spec.overrides, **study.overrides(spec.folds)}  # --set wins
     config = Config().override(overrides)
     if base is not None:  # the trials build the base model's architecture
         config = transfer_config(config, base.config)
