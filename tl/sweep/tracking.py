@@ -31,6 +31,10 @@ OUTCOME = "tl.outcome"  # completed | pruned | failed
 STAGE = "tl.stage"  # a study's key (tl.sweep.study.Study.key): "<fraction>/<mode>/<seed>", or "base"
 PREDICTIONS_FILE = "predictions.csv"  # per-object val/test probabilities of a trial (tl.evaluation.prediction_table)
 MODEL_URI = "tl.model_uri"  # set on a trial run once its mlflow.pytorch model is logged (champions)
+NOTE = "mlflow.note.content"  # a run's (or experiment's) description in the MLflow UI
+# The experiment type the MLflow UI reads from this tag: the model-training view, not GenAI's.
+# MLflow 3.17's UI follows its workflow switch instead (?workflowType=machine_learning; README).
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 PACKAGES = ("tl", "torch", "ray", "optuna", "mlflow", "numpy", "pandas", "scikit-learn", "pyarrow")
 
 
@@ -115,7 +119,8 @@ def experiment_id(client, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment:
         return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri))
+    return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri),
+                                    tags=EXPERIMENT_KIND)
 
 
 def artifact_location(tracking_uri: str) -> str | None:
