@@ -21,7 +21,7 @@ QUIET_LOGGERS = ("ray", "mlflow", "optuna", "alembic", "urllib3", "filelock", "p
 # Environment a quiet sweep sets before Ray starts: Tune's old, silenceable reporter; no per-trial
 # logger files (Tune's JSON/CSV/TensorBoard callbacks and their hints).
 QUIET_ENVIRONMENT = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
-                     "RAY_DEDUP_LOGS": "1", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000000"}
+                     "RAY_DEDUP_LOGS": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000000"}
 
 
 def trial_number(trial) -> int:
@@ -33,7 +33,7 @@ def trial_number(trial) -> int:
 def format_value(value) -> str:
     if isinstance(value, bool) or not isinstance(value, float):
         return str(value)
-    return f"{value:.2g}" if abs(value) < 0.01 else f"{value:.3g}"
+    return f"{value:.2g}"
 
 
 def key_params(config: dict) -> str:
@@ -50,7 +50,7 @@ def trial_line(study: Study, number: int, config: dict, result: dict, seconds: f
 
     outcome: "completed" (val and test of the selected epoch), "pruned" (val of its last epoch,
     with the epoch ASHA stopped it at) or "failed"."""
-    head = f"  {study.label} #{number}"
+    head = f"  {study.trial_run_name(number)}"
     params = key_params(config)
     seconds_text = f"{seconds:.0f} s"
     if outcome == "failed":

@@ -38,6 +38,8 @@ def run_sweep(spec: SweepSpec) -> dict:
     tracking_uri = spec.tracking_uri or f"sqlite:///{os.path.join(out, 'mlflow.db')}"
     storage = spec.storage or os.path.join(out, "tune")
     check_spec(spec)
+    if not spec.verbose:
+        print(f"tl sweep: Ray, Tune and Train logs go to {quiet_ray(out)} (--verbose shows them here)")
     tracking.check_tracking_uri(tracking_uri)
     tracking.check_storage(storage)
     source_path = materialise(spec.source_data, spec.source_simulation)
@@ -45,8 +47,6 @@ def run_sweep(spec: SweepSpec) -> dict:
     source, target = load_datasets(source_path, target_path)
     hashes = {"source": content_hash(source_path), "target": content_hash(target_path)}
 
-    if not spec.verbose:
-        print(f"tl sweep: Ray, Tune and Train logs go to {quiet_ray(out)} (--verbose shows them here)")
     if not ray.is_initialized():
         options = {"num_cpus": spec.num_cpus} if spec.num_cpus and not spec.address else {}
         start_ray(spec.address, **options, **({} if spec.verbose else {"log_to_driver": False}))
@@ -167,7 +167,7 @@ def finish(sweep: SweepContext) -> dict:
         print(line)
     print(f"tl sweep: report in {report_dir}, data-efficiency figure {os.path.join(report_dir, 'data_efficiency.png')}")
     print(f"tl sweep: open the runs with: mlflow ui --backend-store-uri {sweep.tracking_uri}")
-    print(f"tl sweep: then http://127.0.0.1:5000/#/experiments/{runs.experiment_id}?workflowType=machine_learning")
+    print(f"tl sweep: then http://127.0.0.1:5000/#/experiments/{runs.experiment_id}{tracking.EXPERIMENT_VIEW}")
     return summary
 
 

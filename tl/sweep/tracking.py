@@ -32,9 +32,10 @@ STAGE = "tl.stage"  # a study's key (tl.sweep.study.Study.key): "<fraction>/<mod
 PREDICTIONS_FILE = "predictions.csv"  # per-object val/test probabilities of a trial (tl.evaluation.prediction_table)
 MODEL_URI = "tl.model_uri"  # set on a trial run once its mlflow.pytorch model is logged (champions)
 NOTE = "mlflow.note.content"  # a run's (or experiment's) description in the MLflow UI
-# The experiment type the MLflow UI reads from this tag: the model-training view, not GenAI's.
-# MLflow 3.17's UI follows its workflow switch instead (?workflowType=machine_learning; README).
-EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+# MLflow 3.17's UI opens every experiment in the view of its global GenAI / Model training switch
+# (GenAI by default), not of the experiment's mlflow.experimentKind tag: EXPERIMENT_VIEW opens it
+# in the model-training view (README).
+EXPERIMENT_VIEW = "?workflowType=machine_learning"
 PACKAGES = ("tl", "torch", "ray", "optuna", "mlflow", "numpy", "pandas", "scikit-learn", "pyarrow")
 
 
@@ -119,8 +120,7 @@ def experiment_id(client, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment:
         return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri),
-                                    tags=EXPERIMENT_KIND)
+    return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri))
 
 
 def artifact_location(tracking_uri: str) -> str | None:
