@@ -104,16 +104,17 @@ def test_the_ui_shows_nesting_comparison_artifacts_and_aliases(store, server, pa
 
     # 1. The experiment page, model-training view: the sweep run and, expanded, its nested runs.
     page.goto(f"{server}/#/experiments/{experiment_id}{tracking.EXPERIMENT_VIEW}")
-    page.get_by_text(sweep_run_name(EXPERIMENT), exact=True).first.wait_for()
-    expand_all(page)
-    for name in (fraction_run_name(0.25), fraction_run_name(1.0), trials[0].info.run_name):
-        page.get_by_text(name, exact=True).first.wait_for()
+    expand(page, sweep_run_name(EXPERIMENT))  # nested runs start collapsed under their parent
+    page.get_by_text(fraction_run_name(1.0), exact=True).first.wait_for()
+    expand(page, fraction_run_name(0.25))
+    for run in trials:
+        page.get_by_text(run.info.run_name, exact=True).first.wait_for()
     screenshot(page, tmp_path, "mlflow_runs.png")
 
     # 2. The fraction's trials in the compare view, with the searched params and the test metric.
     query = urllib.parse.urlencode({"runs": json.dumps([run.info.run_id for run in trials]),
                                     "experiments": json.dumps([experiment_id])})
-    page.goto(f"{server}/#/compare-runs?{query}")
+    page.goto(f"{server}/#/compare-runs?{query}&{tracking.EXPERIMENT_VIEW[1:]}")
     for name in ("transfer.freeze_depth", "train.lr", "test_macro_f1", trials[0].info.run_name):
         page.get_by_text(name, exact=True).first.wait_for()
     screenshot(page, tmp_path, "mlflow_compare.png")
@@ -128,12 +129,7 @@ def test_the_ui_shows_nesting_comparison_artifacts_and_aliases(store, server, pa
         page.get_by_text(artifact, exact=True).first.wait_for()
 
 
-def expand_all(page) -> None:
-    """Open every collapsed parent row of the runs table (nested runs start collapsed)."""
-    for _ in range(3):
-        buttons = page.locator("[data-testid='runs-table-expand-button'], button[aria-label*='xpand']")
-        if buttons.count() == 0:
-            return
-        for index in range(buttons.count()):
-            buttons.nth(index).click()
-        page.wait_for_timeout(1000)
+def expand(page, run_name: str) -> None:
+    """Click the expand button of the runs-table row of `run_name` (a parent run)."""
+    row = page.locator("[role=row]", has=page.get_by_text(run_name, exact=True))
+    row.locator("button[data-component-id*='runnamecellrenderer']").first.click()

@@ -19,7 +19,9 @@ def test_trial_lines_show_study_number_key_params_metrics_and_seconds():
     pruned = trial_line(Study(1.0, "scratch", 0), 2, {"model.dropout": 0.25}, {"val_macro_f1": 0.2, "epoch": 2},
                         5.0, "pruned")
     assert pruned == "  scratch f=1 s0 #2  dropout=0.25  val 0.200  pruned at epoch 2  5 s"
-    assert trial_line(study, 1, {}, {}, 1.6, "failed") == "  transfer f=0.05 s1 #1    failed  2 s"
+    assert trial_line(study, 1, {}, {}, 1.6, "failed") == "  transfer f=0.05 s1 #1  failed  2 s"
+    assert trial_line(Study.base(), 0, {}, {"val_macro_f1": 0.7, "test_macro_f1": 0.69}, 28, "completed") == \
+        "  base  val 0.700  test 0.690  28 s"
 
 
 def test_key_params_keep_their_order_and_skip_the_rest():
@@ -88,6 +90,8 @@ def test_quiet_ray_sends_library_logging_to_the_log_file(tmp_path, monkeypatch):
         assert os.environ["RAY_AIR_NEW_OUTPUT"] == "0"
     finally:
         logging.captureWarnings(False)
+        for handler in logging.getLogger("ray").handlers:
+            handler.close()
         for name, (handlers, propagate) in saved.items():
             logging.getLogger(name).handlers[:] = handlers
             logging.getLogger(name).propagate = propagate

@@ -21,7 +21,7 @@ QUIET_LOGGERS = ("ray", "mlflow", "optuna", "alembic", "urllib3", "filelock", "p
 # Environment a quiet sweep sets before Ray starts: Tune's old, silenceable reporter; no per-trial
 # logger files (Tune's JSON/CSV/TensorBoard callbacks and their hints).
 QUIET_ENVIRONMENT = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
-                     "RAY_DEDUP_LOGS": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000000"}
+                     "RAY_DEDUP_LOGS": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
 
 
 def trial_number(trial) -> int:
@@ -50,15 +50,15 @@ def trial_line(study: Study, number: int, config: dict, result: dict, seconds: f
 
     outcome: "completed" (val and test of the selected epoch), "pruned" (val of its last epoch,
     with the epoch ASHA stopped it at) or "failed"."""
-    head = f"  {study.trial_run_name(number)}"
-    params = key_params(config)
-    seconds_text = f"{seconds:.0f} s"
-    if outcome == "failed":
-        return f"{head}  {params}  failed  {seconds_text}"
     val = metric(result.get("val_macro_f1"))
-    if outcome == "pruned":
-        return f"{head}  {params}  val {val}  pruned at epoch {int(result.get('epoch', 0))}  {seconds_text}"
-    return f"{head}  {params}  val {val}  test {metric(result.get('test_macro_f1'))}  {seconds_text}"
+    if outcome == "failed":
+        scores = "failed"
+    elif outcome == "pruned":
+        scores = f"val {val}  pruned at epoch {int(result.get('epoch', 0))}"
+    else:
+        scores = f"val {val}  test {metric(result.get('test_macro_f1'))}"
+    parts = (study.trial_run_name(number), key_params(config), scores, f"{seconds:.0f} s")
+    return "  " + "  ".join(part for part in parts if part)
 
 
 def study_line(study: Study, best: dict | None, trials: int, seconds: float) -> str:
