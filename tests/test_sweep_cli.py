@@ -82,3 +82,18 @@ def test_parsing_simulates_nothing_and_names_the_default_simulations(tmp_path):
     made = spec_from_args(args, "test", SIMULATION, SIMULATION)
     assert made.source_simulation == Simulation(survey="ztf", n=400, seed=0)  # the smoke size
     assert made.source_data == str(tmp_path / "out" / "data" / "source") and not (tmp_path / "out").exists()
+
+
+def test_demo_and_smoke_presets_are_named_and_exclusive(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = build_parser("test").parse_args(["--demo"])
+    demo = spec_from_args(args, "ztf_to_lsst", SIMULATION, SIMULATION, "a description")
+    assert demo.out == str(tmp_path / "sweeps_out" / "ztf_to_lsst-demo") and demo.fractions == (0.05, 0.25, 1.0)
+    assert (demo.source_simulation.n, demo.target_simulation.n, demo.num_samples) == (2000, 1000, 2)
+    assert demo.base_overrides == {"train.epochs": 12, "train.patience": 12} and demo.overrides["train.epochs"] == 10
+    assert demo.description == "a description" and not demo.verbose
+    smoke = spec("--smoke-test", "--verbose")
+    assert smoke.fractions == (0.25, 1.0) and smoke.base_overrides == {} and smoke.verbose
+    with pytest.raises(SystemExit) as stopped:
+        build_parser("test").parse_args(["--demo", "--smoke-test"])
+    assert stopped.value.code == 2 and "not allowed with" in capsys.readouterr().err

@@ -117,7 +117,8 @@ def test_every_name_of_a_study_derives_from_it():
     assert study.key == "0.05/transfer/2"
     assert study.tune_name("abcd") == "abcd-f0.05-transfer-s2" and study.tune_name("abcd", 1).endswith("-r1")
     assert study.registered_name("bts") == "bts-transfer-0.05"
-    assert study.trial_run_name("x1") == "0.05-transfer-2-x1"
+    assert study.trial_run_name(3) == "transfer f=0.05 s2 #3" and Study.base().trial_run_name(1) == "base"
+    assert Study(0.05, "transfer", 2, fold=3).label == "transfer f=0.05 s2 k3"
     assert Study(0.05, "transfer", 2, fold=3).key == "0.05/transfer/2/k3"
     assert Study.base().key == "base" and Study.base().tune_name("abcd") == "abcd-base"
     with pytest.raises(ValueError):

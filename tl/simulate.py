@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import functools
+import sys
 import time
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from tl import lightcurve_models as lc
 from tl.config import MAX_SEED
@@ -264,13 +266,15 @@ def simulate_class(label, quota, survey, bands, rng, bts_like, max_batch=20000):
     return kept_objects, kept_observations, counts
 
 
-def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only):
-    """One shard: `quotas` objects per class with a generator fixed by (seed, shard)."""
+def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, progress=False):
+    """One shard: `quotas` objects per class with a generator fixed by (seed, shard); `progress`:
+    a tqdm bar over the classes on stderr."""
     survey = survey_model(survey_name)
     bands = tuple(b for b in survey.bands if not (bts_like and b == "ztf_i"))  # alerts: g, r only
     rng = np.random.default_rng([seed, shard])
     objects, observations, dropped, generated = [], [], {}, {}
-    for label, quota in quotas.items():
+    for label, quota in tqdm(quotas.items(), desc=f"simulating {survey_name}", unit="class",
+                             disable=not progress, leave=False):
         if quota == 0:
             continue
         kept_objects, kept_observations, counts = simulate_class(
@@ -317,8 +321,9 @@ def shard_quotas(quotas: dict[str, int], shards: int) -> list[dict[str, int]]:
 
 def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only: bool = False,
              class_mix: str | dict | None = None, shards: int = 1, use_ray: bool = False,
-             address: str | None = None) -> Dataset:
-    """Simulate `n` selected objects of `survey` as a canonical Dataset (splits assigned)."""
+             address: str | None = None, progress: bool = False) -> Dataset:
+    """Simulate `n` selected objects of `survey` as a canonical Dataset (splits assigned);
+    `progress`: a bar per in-process shard on stderr."""
     survey_model(survey)  # unknown survey -> TLError
     if bts_like and survey != "ztf":
         raise TLError("--bts-like applies the ZTF Bright Transient Survey cut: use --survey ztf")
@@ -333,7 +338,7 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
     if use_ray or address:
         results = _run_on_ray(tasks, address)
     else:
-        results = [simulate_shard(*task) for task in tasks]
+        results = [simulate_shard(*task, progress=progress) for task in tasks]
     objects = pd.concat([r[0] for r in results], ignore_index=True)
     observations = pd.concat([r[1] for r in results], ignore_index=True)
     dropped, generated = {}, {}
@@ -383,6 +388,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shards", type=int, default=1,
                         help="split the work into K seed-derived shards (output depends on K)")
     parser.add_argument("--ray", action="store_true", help="run the shards as Ray tasks (local Ray)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (shown on a terminal)")
     parser.add_argument("--address", default=None, help="Ray cluster address for the shards (implies --ray)")
 
 
@@ -391,7 +397,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     dataset = simulate(args.survey, args.n, args.seed, bts_like=args.bts_like,
                        alerts_only=args.alerts_only, class_mix=args.class_mix, shards=args.shards,
-                       use_ray=args.ray, address=args.address)
+                       use_ray=args.ray, address=args.address, progress=sys.stderr.isatty() and not args.quiet)
     dataset = write_dataset(dataset, args.out, **dataset.meta)
     total = sum(dataset.meta["generated"].values())
     print(f"simulated {total} objects, selected {len(dataset.objects)} "

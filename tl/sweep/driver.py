@@ -20,6 +20,7 @@ from tl.data import content_hash, read_dataset, write_dataset
 from tl.errors import TLError
 from tl.simulate import simulate
 from tl.sweep import tracking
+from tl.sweep.console import quiet_ray, summary_lines
 from tl.sweep.deadline import deadline_passed, write_deadline
 from tl.sweep.faults import fault_point
 from tl.sweep.report import summarize
@@ -37,6 +38,8 @@ def run_sweep(spec: SweepSpec) -> dict:
     tracking_uri = spec.tracking_uri or f"sqlite:///{os.path.join(out, 'mlflow.db')}"
     storage = spec.storage or os.path.join(out, "tune")
     check_spec(spec)
+    if not spec.verbose:
+        print(f"tl sweep: Ray, Tune and Train logs go to {quiet_ray(out)} (--verbose shows them here)")
     tracking.check_tracking_uri(tracking_uri)
     tracking.check_storage(storage)
     source_path = materialise(spec.source_data, spec.source_simulation)
@@ -45,7 +48,8 @@ def run_sweep(spec: SweepSpec) -> dict:
     hashes = {"source": content_hash(source_path), "target": content_hash(target_path)}
 
     if not ray.is_initialized():
-        start_ray(spec.address, **({"num_cpus": spec.num_cpus} if spec.num_cpus and not spec.address else {}))
+        options = {"num_cpus": spec.num_cpus} if spec.num_cpus and not spec.address else {}
+        start_ray(spec.address, **options, **({} if spec.verbose else {"log_to_driver": False}))
     cluster, driver_resource = ray.cluster_resources(), os.environ.get("TL_DRIVER_RESOURCE")
     executor = choose_executor(spec.executor, spec.workers_per_trial, is_autoscaling(cluster, driver_resource))
     resources = plan_resources(cluster, spec.workers_per_trial, spec.gpus_per_worker,
@@ -58,7 +62,7 @@ def run_sweep(spec: SweepSpec) -> dict:
                            "target_dataset": dataset_tag(target_path, hashes["target"])})
     # The one deadline: the checks between studies and the Tune studies' stopper read it.
     write_deadline(runs.deadline_file, spec.time_budget - (time.monotonic() - start) if spec.time_budget else None)
-    runs.start(spec.name, sweep_params(spec, source, target))
+    runs.start(spec.name, sweep_params(spec, source, target), spec.description)
     sweep = SweepContext(spec, runs, tracking_uri, storage, resources, executor, hashes)
     try:
         run_stages(sweep, source, target)
@@ -159,7 +163,11 @@ def finish(sweep: SweepContext) -> dict:
                         extra={"skipped_studies": runs.skipped})
     fault_point("report")
     runs.close()
-    print(f"tl sweep: report in {report_dir}; MLflow: mlflow ui --backend-store-uri {sweep.tracking_uri}")
+    for line in summary_lines(summary):
+        print(line)
+    print(f"tl sweep: report in {report_dir}, data-efficiency figure {os.path.join(report_dir, 'data_efficiency.png')}")
+    print(f"tl sweep: open the runs with: mlflow ui --backend-store-uri {sweep.tracking_uri}")
+    print(f"tl sweep: then http://127.0.0.1:5000/#/experiments/{runs.experiment_id}{tracking.EXPERIMENT_VIEW}")
     return summary
 
 

@@ -32,6 +32,15 @@ def dataset_tag(path: str, digest: str) -> str:
     return f"{os.path.basename(os.path.normpath(path))}@{digest[:12]}"
 
 
+def sweep_run_name(name: str) -> str:
+    return f"sweep {name}"
+
+
+def fraction_run_name(fraction: float) -> str:
+    """The parent run of one target fraction's trials: "f=0.25"."""
+    return f"f={fraction:g}"
+
+
 @dataclass
 class SweepRuns:
     """MLflow runs and resume state of one sweep, written only by the driver."""
@@ -58,14 +67,16 @@ class SweepRuns:
     def save(self) -> None:
         self.state.save(os.path.join(self.out, STATE_FILE))
 
-    def start(self, name: str, params: dict) -> None:
-        """Open (or, on resume, reopen) the sweep run with the sweep's settings and lineage."""
+    def start(self, name: str, params: dict, description: str = "") -> None:
+        """Open (or, on resume, reopen) the sweep run with the sweep's settings, lineage and
+        `description` (the run's description in the MLflow UI)."""
         if self.state.sweep_run_id is not None:
             for run_id in (self.state.sweep_run_id, *self.state.fraction_runs.values()):
                 self.client.update_run(run_id, status="RUNNING")
             return
-        run_id = tracking.child_run(self.client, self.experiment_id, None, f"sweep-{name}",
-                                    {**self.common_tags, tracking.ROLE: "sweep"})
+        note = {tracking.NOTE: description} if description else {}
+        run_id = tracking.child_run(self.client, self.experiment_id, None, sweep_run_name(name),
+                                    {**self.common_tags, tracking.ROLE: "sweep", **note})
         tracking.log_params(self.client, run_id, params)
         self.state.sweep_run_id, self.state.run_token = run_id, run_id[:8]
         self.save()
@@ -74,7 +85,7 @@ class SweepRuns:
         key = f"{fraction:g}"
         if key not in self.state.fraction_runs:
             run_id = tracking.child_run(
-                self.client, self.experiment_id, self.state.sweep_run_id, f"fraction-{key}",
+                self.client, self.experiment_id, self.state.sweep_run_id, fraction_run_name(fraction),
                 {**self.common_tags, tracking.ROLE: "fraction", "base_run_id": self.state.base_run_id or "none",
                  "data.target_fraction": key})
             tracking.log_params(self.client, run_id, {"data.target_fraction": fraction})

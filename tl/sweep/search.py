@@ -48,7 +48,7 @@ def tune_retries(payload: TrialPayload) -> int:
 
 def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | None, config: Config,
               num_samples: int, seed: int, logger, deadline_file: str | None, resume: bool,
-              callbacks: tuple = ()):
+              callbacks: tuple = (), verbose: bool = False):
     """Fit (or, with `resume`, restore and continue) one Tune study; returns its ResultGrid.
 
     mode None runs the configuration as is, once (the base model); otherwise OptunaSearch (TPE,
@@ -58,7 +58,8 @@ def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | Non
     written there passes (tl.sweep.deadline). Tune reuses the `tune` executor's trial actors (and
     so their data cache); not the `train` executor's, whose Tune function may take longer than
     Tune's 2 s to wind its worker group down, and a failed reuse was seen to stall the study.
-    `callbacks`: more Tune callbacks next to the MLflow `logger` (e.g. a benchmark's clock).
+    `callbacks`: more Tune callbacks next to the MLflow `logger` (e.g. a benchmark's clock, the
+    console's trial lines). `verbose` False: Tune prints nothing (tl.sweep.console prints the trials).
     """
     function = trainable(payload)
     path = f"{storage.rstrip('/')}/{name}"
@@ -77,6 +78,7 @@ def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | Non
                                     num_samples=num_samples if mode else 1,
                                     max_concurrent_trials=concurrent, reuse_actors=payload.executor == "tune"),
         run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=[logger, *callbacks],
+                                  verbose=None if verbose else 0,
                                   stop=DeadlineStopper(deadline_file) if deadline_file else None,
                                   failure_config=tune.FailureConfig(max_failures=tune_retries(payload)),
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),

@@ -41,5 +41,7 @@ class SweepSpec:
     base_run_id: str | None = None  # reuse a base model logged by an earlier sweep
     trial_max_failures: int = 1  # Train restarts of a trial's workers after a lost worker
     modes: tuple[str, ...] = MODES
+    verbose: bool = False  # Ray, Tune and Train output on the console (else in OUT/logs/sweep.log)
+    description: str = ""  # the sweep run's MLflow description (mlflow.note.content)
     source_simulation: Simulation | None = None  # simulated into source_data first when it is absent
     target_simulation: Simulation | None = None

@@ -14,6 +14,7 @@ from tl.experiment import zero_shot_predictions
 from tl.modeldir import load_model_dir
 from tl.recipes import recipe
 from tl.sweep import tracking
+from tl.sweep.console import TrialConsole
 from tl.sweep.tracking import PREDICTIONS_FILE
 from tl.sweep.executors import TrialPayload
 from tl.sweep.faults import fault_point
@@ -81,10 +82,12 @@ def _train_base(sweep: SweepContext, source_ref) -> str:
     logger = TrialLogger(sweep.tracking_uri, runs.experiment_id, runs.state.sweep_run_id, study, tags,
                          overrides, sweep.storage)
     info = {"study": study.key, "lineage": runs.lineage, "source_dataset": tags["source_dataset"]}
+    console = TrialConsole(study)
     run_study(name=runs.attempt_name(study), storage=sweep.storage,
               payload=payload(sweep, overrides, source_ref, sweep.hashes["source"], None, None, info),
               mode=None, config=Config().override(overrides), num_samples=1, seed=0, logger=logger,
-              deadline_file=runs.deadline_file, resume=spec.resume)
+              deadline_file=runs.deadline_file, resume=spec.resume, callbacks=(console,), verbose=spec.verbose)
+    console.finish()
     if not runs.check_finished(study, 1):
         runs.cut_short(study)
         raise TLError("stage 1: --time-budget ran out while training the base model "
@@ -112,10 +115,12 @@ def study_stage(sweep: SweepContext, study: Study, target_ref, base_ref, base: B
                          base_config=base.config if base else None)
     info = {"study": study.key, "lineage": runs.lineage, "base_run_id": tags["base_run_id"],
             "source_dataset": tags["source_dataset"], "target_dataset": tags["target_dataset"]}
+    console = TrialConsole(study)
     run_study(name=runs.attempt_name(study), storage=sweep.storage,
               payload=payload(sweep, overrides, target_ref, sweep.hashes["target"], base_ref, base, info),
               mode=study.mode, config=config, num_samples=spec.num_samples, seed=study.sampler_seed, logger=logger,
-              deadline_file=runs.deadline_file, resume=spec.resume)
+              deadline_file=runs.deadline_file, resume=spec.resume, callbacks=(console,), verbose=spec.verbose)
+    console.finish()
     if not runs.check_finished(study, spec.num_samples):
         runs.cut_short(study)  # not done and no champion: --resume runs it again
         return

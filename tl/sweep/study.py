@@ -50,8 +50,18 @@ class Study:
             name = f"{run_token}-f{self.fraction:g}-{self.mode}-s{self.seed}{fold}"
         return name if attempt == 0 else f"{name}-r{attempt}"
 
-    def trial_run_name(self, trial_id: str) -> str:
-        return f"{self.key.replace('/', '-')}-{trial_id}"
+    @property
+    def label(self) -> str:
+        """The study as a person reads it: "transfer f=0.05 s1" (with " k2" for fold 2), or "base"."""
+        if self.is_base:
+            return BASE
+        fold = "" if self.fold is None else f" k{self.fold}"
+        return f"{self.mode} f={self.fraction:g} s{self.seed}{fold}"
+
+    def trial_run_name(self, number: int) -> str:
+        """The MLflow run name of the study's trial `number` (1, 2, ...): "transfer f=0.05 s1 #3"
+        (the base model's one run: "base")."""
+        return BASE if self.is_base else f"{self.label} #{number}"
 
     def registered_name(self, experiment: str) -> str:
         """The registered model of this study's champions: `<experiment>-<mode>-<fraction>`."""

@@ -31,6 +31,11 @@ OUTCOME = "tl.outcome"  # completed | pruned | failed
 STAGE = "tl.stage"  # a study's key (tl.sweep.study.Study.key): "<fraction>/<mode>/<seed>", or "base"
 PREDICTIONS_FILE = "predictions.csv"  # per-object val/test probabilities of a trial (tl.evaluation.prediction_table)
 MODEL_URI = "tl.model_uri"  # set on a trial run once its mlflow.pytorch model is logged (champions)
+NOTE = "mlflow.note.content"  # a run's (or experiment's) description in the MLflow UI
+# MLflow 3.17's UI opens every experiment in the view of its global GenAI / Model training switch
+# (GenAI by default), not of the experiment's mlflow.experimentKind tag: EXPERIMENT_VIEW opens it
+# in the model-training view (README).
+EXPERIMENT_VIEW = "?workflowType=machine_learning"
 PACKAGES = ("tl", "torch", "ray", "optuna", "mlflow", "numpy", "pandas", "scikit-learn", "pyarrow")
 
 

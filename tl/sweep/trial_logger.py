@@ -22,6 +22,7 @@ from ray import tune
 
 from tl.config import Config
 from tl.sweep import tracking
+from tl.sweep.console import trial_number
 from tl.sweep.study import Study
 from tl.transfer import transfer_config
 
@@ -69,7 +70,7 @@ class TrialLogger(tune.Callback):
             tags = {**self.tags, tracking.ROLE: self.tags.get(tracking.ROLE, "trial"),
                     tracking.TRIAL_ID: trial.trial_id, tracking.STAGE: self.study.key}
             run_id = tracking.child_run(self.client, self.experiment_id, self.parent_run_id,
-                                        self.study.trial_run_name(trial.trial_id), tags)
+                                        self.study.trial_run_name(trial_number(trial)), tags)
             settings = Config().override({**self.overrides, **trial.config})
             if self.base_config is not None:
                 settings = transfer_config(settings, self.base_config)
