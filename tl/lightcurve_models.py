@@ -55,7 +55,7 @@ class ClassModel:
 #   strong UV line blanketing below ~400 nm; little host dust.
 # SN II: M ~ -17.0 +- 1.0 (Richardson 2014: IIP -16.8 +- 1.0, IIL -18.0, IIn -18.6 +- 1.5;
 #   Perley 2020); fast rise (~7-10 d, Gonzalez-Gaitan et al. 2015) with a broad tail (IIn, IIb),
-#   plateau of ~100 d (Anderson et al. 2014) after an early decline; hot before peak, ~10000 K
+#   plateau ending at ~85 d (Anderson et al. 2014: optically thick phase ~ 80-85 d) after an early decline; hot before peak, ~10000 K
 #   at peak cooling to ~6000 K (Faran et al. 2018); host E(B-V) ~ 0.1.
 # SN Ibc: M ~ -17.5 +- 0.9 (Drout et al. 2011; Richardson 2014; Perley 2020); rise ~ 11 d,
 #   fade ~ 7-12 d (Drout 2011; Taddia et al. 2015); redder than Ia at peak (T ~ 7500 K) and
@@ -75,7 +75,7 @@ CLASS_MODELS: dict[str, ClassModel] = {
         host_ebv_mean=0.03),
     "SN II": ClassModel(
         peak_magnitude=(-17.0, 0.95), rise_days=(10.0, 0.75), fade_days=(19.0, 0.50),
-        tail_fraction=0.40, tail_half_life_days=150.0, plateau_end_days=(100.0, 20.0),
+        tail_fraction=0.40, tail_half_life_days=150.0, plateau_end_days=(85.0, 20.0),
         temperature_peak_k=(10000.0, 1500.0), temperature_late_k=6000.0, cooling_days=15.0,
         pre_peak_heating=0.3, uv_cutoff_nm=350.0, uv_power=2.0, host_ebv_mean=0.12),
     "SN Ibc": ClassModel(

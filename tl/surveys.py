@@ -134,8 +134,8 @@ class SurveyModel:
 # night 0.001-0.09 d apart (median 0.04 d). Palomar weather: ~25% of nights lost, in runs of a few
 # nights (Bellm et al. 2019, Sec. 6: ~70-75% of the time open), the same nights for every field.
 # The alert stream is shallower than the 5-sigma image depth (an alert needs a real-bogus score
-# and a clean subtraction; Masci et al. 2019, PASP 131, 018003, Sec. 6): detection_snr 6.5, i.e.
-# ~0.3 mag brighter, with 0.4 mag night-to-night depth scatter, tuned so that first detection ->
+# and a clean subtraction; Masci et al. 2019, PASP 131, 018003, Sec. 6): detection_snr 6, i.e.
+# ~0.2 mag brighter, with 0.4 mag night-to-night depth scatter, tuned so that first detection ->
 # peak and peak -> last detection per class and the detections' S/N match the BTS train split
 # (benchmarks/validate_simulator.py). The noise
 # terms were fitted to the BTS magnitude errors (median magerr 0.055 at 17.5 mag, 0.03 at 15.5 mag,
@@ -145,8 +145,8 @@ ZTF = SurveyModel(
     depth={"ztf_g": 20.8, "ztf_r": 20.6, "ztf_i": 19.9}, depth_scatter=0.4,
     night_probability=0.15, cadence_scatter=0.3, visits_per_night=2, season_days=240.0,
     poisson_coefficient=0.032, calibration_floor=0.023, start_mjd=58200.0, duration_days=3 * 365.25,
-    grid_days=3, grid_probability=0.85, pair_probability=0.58, visit_separation_days=(0.002, 0.09),
-    weather_loss=0.25, weather_run_nights=2.0, detection_snr=6.5,
+    grid_days=3, grid_probability=0.9, pair_probability=0.68, visit_separation_days=(0.002, 0.09),
+    weather_loss=0.25, weather_run_nights=2.0, detection_snr=6.0,
 )
 
 # LSST WFD baseline (Ivezic et al. 2019, ApJ 873, 111, table 1; baseline v3 cadence): ~825 visits
