@@ -55,8 +55,10 @@ class ClassModel:
 #   strong UV line blanketing below ~400 nm; little host dust.
 # SN II: M ~ -17.0 +- 1.0 (Richardson 2014: IIP -16.8 +- 1.0, IIL -18.0, IIn -18.6 +- 1.5;
 #   Perley 2020); fast rise (~7-10 d, Gonzalez-Gaitan et al. 2015) with a broad tail (IIn, IIb),
-#   plateau ending at ~85 d (Anderson et al. 2014: optically thick phase ~ 80-85 d) after an early decline; hot before peak, ~10000 K
-#   at peak cooling to ~6000 K (Faran et al. 2018); host E(B-V) ~ 0.1.
+#   plateau ending at ~85 d (Anderson et al. 2014: optically thick phase ~ 80-85 d; shortened from
+#   100 d to match peak -> last detection in the BTS train split) after an early decline; hot
+#   before peak, ~10000 K at peak cooling to ~6000 K (Faran et al. 2018); host E(B-V) ~ 0.1.
+#   IIn and IIb now have their own models (SUBTYPE_MODELS).
 # SN Ibc: M ~ -17.5 +- 0.9 (Drout et al. 2011; Richardson 2014; Perley 2020); rise ~ 11 d,
 #   fade ~ 7-12 d (Drout 2011; Taddia et al. 2015); redder than Ia at peak (T ~ 7500 K) and
 #   dustier hosts (Drout 2011: mean host E(B-V) ~ 0.3).

@@ -5,9 +5,10 @@ Per object: a class model (tl/lightcurve_models.py) at a redshift drawn from the
 class; observed through the survey model (tl/surveys.py: nights, bands, depths, noise) with time
 dilation, redshifted band wavelengths (the rest-frame SED at lambda / (1+z)), distance modulus
 and Milky-Way extinction (Cardelli et al. 1989, R_V = 3.1). Kept only if selected like the survey
-would: >= 2 detections (flux / err >= the survey's detection_snr, 5 or the ZTF alert threshold); with --bts-like also the BTS selection on the observed
-g/r peak (tl/bts_selection.py: complete to 18.5 mag, falling completeness to 19 mag). `n` counts kept objects; every generated object that was not selected
-is counted by reason in dataset.json["dropped"].
+would: >= 2 detections (flux / err >= the survey's detection_snr: 5, or ZTF's alert threshold);
+with --bts-like also the BTS selection on the observed g/r peak (tl/bts_selection.py: complete to
+18.5 mag, a falling completeness to 19 mag). `n` counts kept objects; every generated object that
+was not selected is counted by reason in dataset.json["dropped"].
 
 Work is split into `shards` (per-shard seeds derived from `seed`); shards run in this process,
 or as Ray tasks with --ray/--address. The output depends only on (seed, shards, settings).
@@ -28,8 +29,8 @@ from tl.config import MAX_SEED
 from tl.data import Dataset, assign_splits, write_dataset
 from tl.errors import TLError
 from tl.paths import check_output
-from tl.surveys import (AB_ZERO_POINT, BAND_BY_NAME, SurveyModel, flux_error, magnitude_to_flux, schedule_visits,
-                        survey_model)
+from tl.surveys import (AB_ZERO_POINT, BAND_BY_NAME, SurveyModel, flux_error, magnitude_to_flux,
+                        schedule_visits, survey_model)
 from tl.taxonomy import CLASSES
 
 BTS_PEAK_MAGNITUDE = bts_selection.COMPLETE_MAGNITUDE  # complete below; fainter objects to 19 mag
@@ -106,7 +107,8 @@ def redshift_limit(label: str, survey: SurveyModel, bts_like: bool) -> float:
     else:
         mean, sigma = lc.MODELS[label].peak_magnitude
         brightest = mean - 2.5 * sigma
-    limit = bts_selection.FAINTEST_MAGNITUDE if bts_like else max(survey.depth.values()) + survey.depth_scatter
+    limit = (bts_selection.FAINTEST_MAGNITUDE if bts_like
+             else max(survey.depth.values()) + survey.depth_scatter)
     z, mu, _ = cosmology_grid()
     apparent = brightest + mu - 2.5 * np.log10(1 + z) - 0.25  # margin for K-corrections
     visible = z[apparent < limit]
@@ -160,8 +162,8 @@ def simulate_batch(label, size, survey, bands, rng, bts_like):
             label, per_obs, z[obj], mjd - t_zero[obj], wavelength) + extinction)
     flux_err = flux_error(true_flux, limit, survey)
     flux = true_flux + flux_err * rng.standard_normal(len(true_flux))
-    observations = pd.DataFrame({"obj": obj, "mjd": mjd, "band": band,
-                                 "flux": flux, "flux_err": flux_err, "detected": flux / flux_err >= survey.detection_snr})
+    observations = pd.DataFrame({"obj": obj, "mjd": mjd, "band": band, "flux": flux, "flux_err": flux_err,
+                                 "detected": flux / flux_err >= survey.detection_snr})
     objects = pd.DataFrame({"redshift": z, "mwebv": mwebv})
     reason = _selection(observations, size, bands, bts_like, rng)
     reason[~visible] = 3
