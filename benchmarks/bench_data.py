@@ -3,7 +3,8 @@
     python benchmarks/bench_data.py [--sizes 10000,100000] [--kinds simulate-ztf,...] [--work DIR]
                                     [--json benchmarks/results/data/data.json]
 
-Kinds: simulate-ztf, simulate-lsst (tl.simulate.simulate + write_dataset, as `tl simulate` does),
+Kinds: simulate-ztf, simulate-ztf-bts (--bts-like --alerts-only), simulate-lsst (tl.simulate.simulate
++ write_dataset, as `tl simulate` does),
 ingest-plasticc, ingest-bts (tl.ingest.ingest, as `tl ingest` does). Each measurement runs in a fresh
 subprocess, so its peak resident memory (getrusage ru_maxrss) is its own and includes the interpreter
 and imports (about 0.3 GB). Ingest inputs of N objects are synthesised first (not timed) under --work
@@ -11,6 +12,9 @@ by replicating the real raw files of ../shared/data with new object ids: PLAsTiC
 light-curve rows (id + k * 10**9), BTS catalogue rows and light-curve files (ZTFID + "_k", files
 hard-linked). Objects per second counts source objects (raw rows in, before the taxonomy's drops);
 the kept count is reported too. The work folder is deleted at the end unless --keep.
+`--code DIR[,DIR...]` measures each kind with the `tl` package found in each DIR (e.g. an export of
+main's tl/ next to this tree's), one after the other in the same run, so old/new ratios share the
+machine's load; every row records its code folder, the UTC time and `uptime`'s load averages.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-KINDS = ("simulate-ztf", "simulate-lsst", "ingest-plasticc", "ingest-bts")
+KINDS = ("simulate-ztf", "simulate-ztf-bts", "simulate-lsst", "ingest-plasticc", "ingest-bts")
 ID_OFFSET = 10**9  # PLAsTiCC training ids are < 2 * 10**8
 
 
@@ -94,7 +98,8 @@ def measure(kind: str, n: int, src: str | None, work: str) -> dict:
     if kind.startswith("simulate-"):
         from tl.simulate import simulate
 
-        dataset = simulate(kind.split("-")[1], n, seed=0)
+        bts = kind == "simulate-ztf-bts"
+        dataset = simulate(kind.split("-")[1], n, seed=0, bts_like=bts, alerts_only=bts)
         simulated = time.perf_counter()
         dataset = write_dataset(dataset, out, **dataset.meta)
         source_objects = sum(dataset.meta["generated"].values())  # before the survey's selection
@@ -114,19 +119,25 @@ def measure(kind: str, n: int, src: str | None, work: str) -> dict:
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_child(kind: str, n: int, src: str | None, work: str) -> dict:
-    """`measure` in a fresh interpreter; its last stdout line is the JSON row."""
+def run_child(kind: str, n: int, src: str | None, work: str, code: str | None = None) -> dict:
+    """`measure` in a fresh interpreter (with `tl` imported from `code` if given); its last stdout
+    line is the JSON row."""
     command = [sys.executable, __file__, "--child", kind, "--n", str(n), "--work", work]
     if src:
         command += ["--src", src]
+    environment = dict(os.environ)
+    if code:
+        environment["PYTHONPATH"] = os.pathsep.join([code, environment.get("PYTHONPATH", "")])
     load_before = os.getloadavg()[0]
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=environment)
     if done.returncode != 0:
         raise SystemExit(f"bench_data: {kind} n={n} failed:\n{done.stderr[-2000:]}")
     row = json.loads(done.stdout.strip().splitlines()[-1])
     row.update(process_seconds=time.perf_counter() - started, load_average_before=load_before,
-               load_average_after=os.getloadavg()[0])
+               load_average_after=os.getloadavg()[0], uptime_before=uptime, code=code or "this tree",
+               date_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     return row
 
 
@@ -139,6 +150,7 @@ def main() -> int:
     parser.add_argument("--work", default=None, help="scratch folder (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--json", default=None, help="write the rows here")
+    parser.add_argument("--code", default=None, help="comma-separated folders holding a tl/ to measure each")
     parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--src", help=argparse.SUPPRESS)
@@ -162,11 +174,13 @@ def main() -> int:
                     source = kind.split("-")[1]
                     synthesise = synthesise_plasticc if source == "plasticc" else synthesise_bts
                     src = synthesise(os.path.join(args.data, source), n, os.path.join(work, f"raw-{source}-{n}"))
-                row = run_child(kind, n, src, work)
-                rows.append(row)
-                print(f"{kind:<16} {n:>7} {row['objects_kept']:>7} {row['seconds']:>8.1f} "
-                      f"{row['objects_per_second']:>10.0f} {row['peak_rss_mib']:>9.0f} "
-                      f"{row['load_average_before']:>5.1f}", flush=True)
+                for code in (args.code.split(",") if args.code else [None]):
+                    row = run_child(kind, n, src, work, code)
+                    rows.append(row)
+                    print(f"{kind:<16} {n:>7} {row['objects_kept']:>7} {row['seconds']:>8.1f} "
+                          f"{row['objects_per_second']:>10.0f} {row['peak_rss_mib']:>9.0f} "
+                          f"{row['load_average_before']:>5.1f} {row['code']}", flush=True)
+                    shutil.rmtree(os.path.join(work, f"out-{kind}-{n}"), ignore_errors=True)
                 for path in (src, os.path.join(work, f"out-{kind}-{n}")):
                     if path and not args.keep:
                         shutil.rmtree(path, ignore_errors=True)

@@ -1,59 +1,51 @@
-"""Compare the simulated ZTF BTS-like population with the real Bright Transient Survey.
+"""Validation v2: the simulated ZTF alert stream against the real BTS light curves, as the network sees them.
 
-    python benchmarks/validate_simulator.py [--n 10000] [--seed 0] [--bts DIR] [--out DIR]
+    python benchmarks/validate_simulator.py [--n 10000] [--seed 0] [--bts /work/runs/bts]
+                                            [--tag after] [--out benchmarks/results/simulator]
 
-Per class and quantity (peak absolute magnitude, rise and fade times, redshift, number of alert
-detections), a two-sample Kolmogorov-Smirnov test between the simulation and the BTS catalogue
-(restricted to the BTS cut, peak < 18.5 mag). Simulated quantities are measured the way the BTS
-catalogue measures them (Perley et al. 2020; checked against the catalogue's own columns):
-  peakmag  brightest g or r flux in the light curve; peakfilt = that band
-  peakabs  peakmag - distmod(z; flat LCDM H0=70, Om=0.3) - A_band(MW) + 2.5 log10(1+z)
-           (reproduces the catalogue's peakabs to 0.004 mag rms)
-  rise     observer days from half-peak flux to peak in the peak band (linear interpolation;
-           undefined when the light curve does not go below half-peak before the peak)
-  fade     observer days from peak to half-peak flux, likewise
-  n_det    alert detections in g and r (the ANTARES light curves hold detections only)
-  g_r_peak g - r of the detected g/r pair (< 1 day apart) closest to the brightest detection
-           (real: from the ANTARES light curves; not in the catalogue)
-Writes table.csv, table.md and distributions.png to --out.
+Real: the canonical BTS data set (`tl ingest bts` of ../shared/data/bts), **train split only** (val
+and test are never looked at), every object (no magnitude cut). Simulated: `simulate("ztf", n,
+bts_like=True, alerts_only=True)` with the classes that have >= MIN_REAL real train objects, in
+equal shares. Both are measured by the same function (`summaries`) on detections in g and r:
+
+  n_det           number of detections
+  rise_obs        days from the first detection to the brightest one
+  fade_obs        days from the brightest detection to the last one
+  peak_mag        AB magnitude of the brightest detection (the observed peak the BTS cut applies to)
+  g_r_peak        g - r of the g/r pair (< 1 day apart) nearest in time to the brightest detection
+  first_gap       days between the first two detections
+  median_gap      median days between consecutive detections
+  same_night      fraction of consecutive detections < 0.5 day apart
+  g_fraction      fraction of detections in g
+  snr_median      median flux / flux_err
+  flux_over_peak  median flux / peak flux (the network's encoded flux)
+  redshift        as the metadata branch reads it
+
+Per class: the two-sample KS statistic of every quantity, and a sim-vs-real classifier
+(scikit-learn HistGradientBoostingClassifier on all the summaries, stratified 5-fold
+cross-validated ROC AUC; 0.5 = indistinguishable). Writes validation_<tag>.json and
+validation_<tag>.md to --out; with both `before` and `after` present, also comparison.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
+import json
 import os
 import time
 
 import numpy as np
 import pandas as pd
 
-from tl.lightcurve_models import cardelli_extinction_ratio
-from tl.simulate import BTS_PEAK_MAGNITUDE, simulate
-from tl.surveys import AB_ZERO_POINT, BAND_BY_NAME
-from tl.taxonomy import CLASSES, canonical_label
+from tl.data import read_dataset
+from tl.simulate import simulate
+from tl.surveys import AB_ZERO_POINT
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-QUANTITIES = ("peakabs", "rise", "fade", "redshift", "n_det", "g_r_peak")
-MIN_REAL = 5  # compare classes with at least this many BTS objects
-
-
-def half_peak_times(mjd: np.ndarray, flux: np.ndarray) -> tuple[float, float]:
-    """(rise, fade) in days: interpolated half-peak crossings before and after the peak."""
-    peak = int(np.argmax(flux))
-    half = flux[peak] / 2
-    rise = fade = np.nan
-    below = np.flatnonzero(flux[:peak] < half)
-    if len(below):
-        k = below[-1]  # crossing between k and k + 1
-        t_half = mjd[k] + (half - flux[k]) / (flux[k + 1] - flux[k]) * (mjd[k + 1] - mjd[k])
-        rise = mjd[peak] - t_half
-    below = np.flatnonzero(flux[peak + 1:] < half)
-    if len(below):
-        k = peak + 1 + below[0]  # crossing between k - 1 and k
-        t_half = mjd[k - 1] + (flux[k - 1] - half) / (flux[k - 1] - flux[k]) * (mjd[k] - mjd[k - 1])
-        fade = t_half - mjd[peak]
-    return rise, fade
+QUANTITIES = ("n_det", "rise_obs", "fade_obs", "peak_mag", "g_r_peak", "first_gap", "median_gap",
+              "same_night", "g_fraction", "snr_median", "flux_over_peak", "redshift")
+MIN_REAL = 20  # compare classes with at least this many real train objects
+FOLDS = 5
 
 
 def peak_colour(mjd: np.ndarray, is_g: np.ndarray, magnitude: np.ndarray) -> float:
@@ -69,125 +61,134 @@ def peak_colour(mjd: np.ndarray, is_g: np.ndarray, magnitude: np.ndarray) -> flo
     return float(magnitude[g[i]] - magnitude[r[j]]) if np.isfinite(distance[i, j]) else np.nan
 
 
-def measure_simulation(dataset) -> pd.DataFrame:
-    """BTS-style quantities of every simulated object."""
-    from astropy.cosmology import FlatLambdaCDM
-
-    obs = dataset.observations[dataset.observations["band"].isin(["ztf_g", "ztf_r"])]
+def summaries(objects: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
+    """One row per object with >= 1 positive g/r detection: the QUANTITIES, plus `class`."""
+    obs = observations[observations["detected"] & observations["band"].isin(["ztf_g", "ztf_r"])
+                       & (observations["flux"] > 0)]
+    obs = obs.sort_values(["object_id", "mjd"], kind="stable")
     rows = []
     for object_id, lc in obs.groupby("object_id", sort=False):
-        detected = lc[lc["detected"]]
-        best = detected.loc[detected["flux"].idxmax()]
-        band_lc = lc[lc["band"] == best["band"]].sort_values("mjd")
-        rise, fade = half_peak_times(band_lc["mjd"].to_numpy(), band_lc["flux"].to_numpy())
-        magnitude = AB_ZERO_POINT - 2.5 * np.log10(detected["flux"].to_numpy())
-        colour = peak_colour(detected["mjd"].to_numpy(), (detected["band"] == "ztf_g").to_numpy(), magnitude)
-        rows.append((object_id, best["band"], magnitude.min(), rise, fade, len(detected), colour))
-    measured = pd.DataFrame(rows, columns=["object_id", "peakfilt", "peakmag", "rise", "fade", "n_det",
-                                           "g_r_peak"])
-    table = dataset.objects.merge(measured, on="object_id")
-    wavelength = table["peakfilt"].map(lambda b: BAND_BY_NAME[b].wavelength_nm).to_numpy()
-    extinction = 3.1 * table["mwebv"].to_numpy() * cardelli_extinction_ratio(wavelength)
-    distmod = FlatLambdaCDM(H0=70, Om0=0.3).distmod(table["redshift"].to_numpy()).value
-    table["peakabs"] = (table["peakmag"] - distmod - extinction
-                        + 2.5 * np.log10(1 + table["redshift"]))
+        mjd, flux = lc["mjd"].to_numpy(), lc["flux"].to_numpy()
+        is_g = (lc["band"] == "ztf_g").to_numpy()
+        magnitude = AB_ZERO_POINT - 2.5 * np.log10(flux)
+        peak = int(np.argmax(flux))
+        gaps = np.diff(mjd)
+        rows.append({
+            "object_id": object_id, "n_det": len(mjd), "rise_obs": mjd[peak] - mjd[0],
+            "fade_obs": mjd[-1] - mjd[peak], "peak_mag": magnitude[peak],
+            "g_r_peak": peak_colour(mjd, is_g, magnitude),
+            "first_gap": gaps[0] if len(gaps) else np.nan,
+            "median_gap": float(np.median(gaps)) if len(gaps) else np.nan,
+            "same_night": float(np.mean(gaps < 0.5)) if len(gaps) else np.nan,
+            "g_fraction": float(is_g.mean()),
+            "snr_median": float(np.median(flux / lc["flux_err"].to_numpy())),
+            "flux_over_peak": float(np.median(flux / flux[peak]))})
+    table = objects[["object_id", "label", "redshift"]].merge(pd.DataFrame(rows), on="object_id")
     return table.rename(columns={"label": "class"})
 
 
-def read_bts(bts_dir: str) -> pd.DataFrame:
-    """The BTS catalogue, canonical classes, peak < 18.5, with detections per ANTARES light curve."""
-    catalogue = pd.read_csv(os.path.join(bts_dir, "bts_catalog_2021-09-22.csv"))
-    catalogue["class"] = [canonical_label("bts", t) for t in catalogue["type"]]
-    for column in ("peakmag", "peakabs", "rise", "fade", "redshift"):
-        catalogue[column] = pd.to_numeric(catalogue[column], errors="coerce")
-    catalogue = catalogue[catalogue["class"].notna() & (catalogue["peakmag"] < BTS_PEAK_MAGNITUDE)]
-    n_det, colour = {}, {}
-    for path in glob.glob(os.path.join(bts_dir, "lightcurves", "*.csv")):
-        lc = pd.read_csv(path).sort_values("ant_mjd")
-        name = os.path.basename(path)[:-4]
-        n_det[name] = len(lc)
-        colour[name] = peak_colour(lc["ant_mjd"].to_numpy(), (lc["ant_passband"] == "g").to_numpy(),
-                                   lc["ant_mag"].to_numpy())
-    catalogue["n_det"] = catalogue["ZTFID"].map(n_det)
-    catalogue["g_r_peak"] = catalogue["ZTFID"].map(colour)
-    return catalogue
+def sim_vs_real_auc(simulated: pd.DataFrame, real: pd.DataFrame, seed: int) -> float:
+    """Cross-validated ROC AUC of a gradient-boosting classifier told to separate sim from real."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    features = pd.concat([simulated[list(QUANTITIES)], real[list(QUANTITIES)]], ignore_index=True)
+    is_real = np.r_[np.zeros(len(simulated)), np.ones(len(real))]
+    classifier = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=seed)
+    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
+    return float(cross_val_score(classifier, features.to_numpy(float), is_real, cv=folds,
+                                 scoring="roc_auc").mean())
 
 
-def compare(simulated: pd.DataFrame, real: pd.DataFrame) -> pd.DataFrame:
+def compare(simulated: pd.DataFrame, real: pd.DataFrame, seed: int) -> dict:
+    """{class: {"n_real", "n_sim", "auc", "quantities": {q: {ks, median_sim, median_real}}}}."""
     from scipy.stats import ks_2samp
 
-    rows = []
-    for label in CLASSES:
-        real_class, sim_class = real[real["class"] == label], simulated[simulated["class"] == label]
-        if len(real_class) < MIN_REAL or len(sim_class) == 0:
+    result = {}
+    for label, real_class in real.groupby("class"):
+        sim_class = simulated[simulated["class"] == label]
+        if len(real_class) < MIN_REAL or len(sim_class) < MIN_REAL:
             continue
+        quantities = {}
         for quantity in QUANTITIES:
             a, b = sim_class[quantity].dropna(), real_class[quantity].dropna()
-            if len(a) < MIN_REAL or len(b) < MIN_REAL:
-                continue
-            test = ks_2samp(a, b)
-            rows.append({"class": label, "quantity": quantity, "n_sim": len(a), "n_bts": len(b),
-                         "median_sim": a.median(), "median_bts": b.median(),
-                         "iqr_sim": a.quantile(0.75) - a.quantile(0.25),
-                         "iqr_bts": b.quantile(0.75) - b.quantile(0.25),
-                         "ks_statistic": test.statistic, "ks_pvalue": test.pvalue})
-    return pd.DataFrame(rows)
+            if len(a) >= 5 and len(b) >= 5:
+                quantities[quantity] = {"ks": float(ks_2samp(a, b).statistic),
+                                        "median_sim": float(a.median()), "median_real": float(b.median())}
+        result[label] = {"n_real": len(real_class), "n_sim": len(sim_class),
+                         "auc": sim_vs_real_auc(sim_class, real_class, seed), "quantities": quantities}
+    return result
 
 
-def markdown_table(table: pd.DataFrame) -> str:
-    cells = [[f"{v:.3g}" if isinstance(v, float) else str(v) for v in row] for row in table.itertuples(index=False)]
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells]) + "\n"
+def markdown(result: dict, title: str) -> str:
+    labels = list(result)
+    lines = [f"### {title}", "", "| quantity | " + " | ".join(f"{label} KS (sim / real median)" for label in labels) + " |",
+             "|---|" + "---|" * len(labels)]
+    for quantity in QUANTITIES:
+        cells = []
+        for label in labels:
+            q = result[label]["quantities"].get(quantity)
+            cells.append(f"{q['ks']:.2f} ({q['median_sim']:.3g} / {q['median_real']:.3g})" if q else "")
+        lines.append(f"| {quantity} | " + " | ".join(cells) + " |")
+    lines.append("| **sim-vs-real AUC** | " + " | ".join(f"**{result[label]['auc']:.3f}**" for label in labels) + " |")
+    lines.append("| objects (sim / real train) | " + " | ".join(
+        f"{result[label]['n_sim']} / {result[label]['n_real']}" for label in labels) + " |")
+    return "\n".join(lines) + "\n"
 
 
-def plot(simulated, real, table, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
-
-    labels = list(dict.fromkeys(table["class"]))
-    fig, axes = plt.subplots(len(labels), len(QUANTITIES), figsize=(3.2 * len(QUANTITIES), 2.4 * len(labels)))
-    for i, label in enumerate(labels):
-        for j, quantity in enumerate(QUANTITIES):
-            ax = axes[i, j]
-            for frame, name, colour in ((simulated, "simulation", "C0"), (real, "BTS", "C3")):
-                values = np.sort(frame.loc[frame["class"] == label, quantity].dropna())
-                ax.step(values, np.arange(1, len(values) + 1) / max(len(values), 1), color=colour,
-                        where="post", label=f"{name} ({len(values)})")
-            row = table[(table["class"] == label) & (table["quantity"] == quantity)]
-            if len(row):
-                ax.set_title(f"{label}: KS D={row['ks_statistic'].iloc[0]:.2f}", fontsize=9)
-            ax.set_xlabel(quantity, fontsize=8)
-            ax.tick_params(labelsize=7)
-            if quantity in ("rise", "fade", "n_det"):
-                ax.set_xscale("log")
-                ax.xaxis.set_minor_formatter(NullFormatter())
-            ax.legend(fontsize=6, loc="lower right")
-    fig.suptitle("Simulated ZTF BTS-like vs real BTS (empirical CDFs)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
+def side_by_side(before: dict, after: dict) -> str:
+    """Max KS and AUC per class, before and after."""
+    lines = ["| class | quantity | KS before | KS after |", "|---|---|---|---|"]
+    for label in after:
+        for quantity in QUANTITIES:
+            b = before.get(label, {}).get("quantities", {}).get(quantity, {}).get("ks")
+            a = after[label]["quantities"].get(quantity, {}).get("ks")
+            lines.append(f"| {label} | {quantity} | {b if b is None else f'{b:.2f}'} | "
+                         f"{a if a is None else f'{a:.2f}'} |")
+        b_auc = before.get(label, {}).get("auc")
+        lines.append(f"| {label} | **AUC** | {b_auc if b_auc is None else f'{b_auc:.3f}'} | "
+                     f"{after[label]['auc']:.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--bts", default=os.path.join(os.path.dirname(REPO), "shared", "data", "bts"))
+    parser.add_argument("--bts", default="/work/runs/bts", help="canonical BTS data set (tl ingest bts)")
+    parser.add_argument("--tag", default="after", help="before | after (file name suffix)")
     parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", "simulator"))
     args = parser.parse_args(argv)
+    # one OpenMP thread for the classifier: on a shared 2-core machine more threads only contend
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    bts = read_dataset(args.bts)
+    train = bts.objects[bts.objects["split"] == "train"]
+    counts = train["label"].value_counts()
+    classes = sorted(counts[counts >= MIN_REAL].index)
+    real = summaries(train, bts.observations[bts.observations["object_id"].isin(train["object_id"])])
     started = time.perf_counter()
-    dataset = simulate("ztf", args.n, args.seed, bts_like=True)
-    print(f"simulated {args.n} BTS-like objects in {time.perf_counter() - started:.1f} s")
-    simulated, real = measure_simulation(dataset), read_bts(args.bts)
-    table = compare(simulated, real)
+    dataset = simulate("ztf", args.n, args.seed, bts_like=True, alerts_only=True,
+                       class_mix={label: 1 / len(classes) for label in classes})
+    seconds = time.perf_counter() - started
+    print(f"simulated {args.n} BTS-like objects in {seconds:.1f} s")
+    simulated = summaries(dataset.objects, dataset.observations)
+    result = compare(simulated, real, args.seed)
     os.makedirs(args.out, exist_ok=True)
-    table.to_csv(os.path.join(args.out, "table.csv"), index=False, float_format="%.4g")
-    with open(os.path.join(args.out, "table.md"), "w") as stream:
-        stream.write(markdown_table(table))
-    plot(simulated, real, table, os.path.join(args.out, "distributions.png"))
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    report = {"tag": args.tag, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "n_simulated": args.n, "seed": args.seed, "real": f"{args.bts} (split == train)",
+              "simulate_seconds": seconds, "classes": result}
+    with open(os.path.join(args.out, f"validation_{args.tag}.json"), "w") as stream:
+        json.dump(report, stream, indent=2)
+    text = markdown(result, f"Simulator {args.tag}: KS statistic per quantity and class, sim-vs-real ROC AUC")
+    with open(os.path.join(args.out, f"validation_{args.tag}.md"), "w") as stream:
+        stream.write(text)
+    print(text)
+    before_path = os.path.join(args.out, "validation_before.json")
+    if args.tag != "before" and os.path.exists(before_path):
+        with open(before_path) as stream:
+            before = json.load(stream)["classes"]
+        with open(os.path.join(args.out, "comparison.md"), "w") as stream:
+            stream.write(side_by_side(before, result))
     return 0
 
 

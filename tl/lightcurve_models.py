@@ -16,6 +16,7 @@ difference imaging.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,8 +55,10 @@ class ClassModel:
 #   strong UV line blanketing below ~400 nm; little host dust.
 # SN II: M ~ -17.0 +- 1.0 (Richardson 2014: IIP -16.8 +- 1.0, IIL -18.0, IIn -18.6 +- 1.5;
 #   Perley 2020); fast rise (~7-10 d, Gonzalez-Gaitan et al. 2015) with a broad tail (IIn, IIb),
-#   plateau of ~100 d (Anderson et al. 2014) after an early decline; hot before peak, ~10000 K
-#   at peak cooling to ~6000 K (Faran et al. 2018); host E(B-V) ~ 0.1.
+#   plateau ending at ~85 d (Anderson et al. 2014: optically thick phase ~ 80-85 d; shortened from
+#   100 d to match peak -> last detection in the BTS train split) after an early decline; hot
+#   before peak, ~10000 K at peak cooling to ~6000 K (Faran et al. 2018); host E(B-V) ~ 0.1.
+#   IIn and IIb now have their own models (SUBTYPE_MODELS).
 # SN Ibc: M ~ -17.5 +- 0.9 (Drout et al. 2011; Richardson 2014; Perley 2020); rise ~ 11 d,
 #   fade ~ 7-12 d (Drout 2011; Taddia et al. 2015); redder than Ia at peak (T ~ 7500 K) and
 #   dustier hosts (Drout 2011: mean host E(B-V) ~ 0.3).
@@ -74,7 +77,7 @@ CLASS_MODELS: dict[str, ClassModel] = {
         host_ebv_mean=0.03),
     "SN II": ClassModel(
         peak_magnitude=(-17.0, 0.95), rise_days=(10.0, 0.75), fade_days=(19.0, 0.50),
-        tail_fraction=0.40, tail_half_life_days=150.0, plateau_end_days=(100.0, 20.0),
+        tail_fraction=0.40, tail_half_life_days=150.0, plateau_end_days=(85.0, 20.0),
         temperature_peak_k=(10000.0, 1500.0), temperature_late_k=6000.0, cooling_days=15.0,
         pre_peak_heating=0.3, uv_cutoff_nm=350.0, uv_power=2.0, host_ebv_mean=0.12),
     "SN Ibc": ClassModel(
@@ -83,8 +86,8 @@ CLASS_MODELS: dict[str, ClassModel] = {
         temperature_late_k=5000.0, cooling_days=15.0, uv_cutoff_nm=400.0, uv_power=3.0,
         host_ebv_mean=0.30),
     "SLSN": ClassModel(
-        peak_magnitude=(-20.3, 0.60), rise_days=(23.0, 0.45), fade_days=(25.0, 0.40),
-        tail_fraction=0.20, tail_half_life_days=120.0, temperature_peak_k=(12000.0, 1500.0),
+        peak_magnitude=(-20.3, 0.60), rise_days=(23.0, 0.45), fade_days=(20.0, 0.40),
+        tail_fraction=0.10, tail_half_life_days=80.0, temperature_peak_k=(12000.0, 1500.0),
         temperature_late_k=7000.0, cooling_days=60.0, uv_cutoff_nm=300.0, uv_power=2.0),
     "TDE": ClassModel(
         peak_magnitude=(-19.6, 0.70), rise_days=(13.0, 0.40), fade_days=(28.0, 0.40),
@@ -95,6 +98,51 @@ CLASS_MODELS: dict[str, ClassModel] = {
         temperature_peak_k=(7000.0, 800.0), temperature_late_k=2500.0, cooling_days=3.0,
         rate_evolution="constant"),
 }
+
+# Sub-types that BTS classifies (tl/taxonomy.py maps them to the canonical class they carry):
+# each its own distributions, simulated under its canonical label with the sub-type as raw_label,
+# in the shares of the BTS train split (`tl ingest bts`, split == train; SUBTYPE_SHARES).
+# SN IIn: M ~ -18.6 +- 1.0 (Richardson et al. 2014: -18.6 +- 1.5; Nyholm et al. 2020, A&A 637,
+#   A73: rise ~ 20 d to peak, slow declines), hot (T ~ 11000 K) and slow to cool (narrow lines).
+# SN IIb: M ~ -17.2 +- 0.6, Ibc-like light curves, rise ~ 9 d, fade ~ 12 d, T ~ 8000 K
+#   (Taddia et al. 2018, A&A 609, A136; Richardson 2014).
+# SN Ic-BL: M_r ~ -18.5 +- 0.6, rise ~ 9 d, fade ~ 11 d (Taddia et al. 2019, A&A 621, A71).
+# SN Ibn: M ~ -19.0 +- 0.6, fast: rise ~ 5 d, decline ~ 0.1 mag/d, blue (T ~ 13000 K)
+#   (Hosseinzadeh et al. 2017, ApJ 836, 158).
+# SLSN-II: M ~ -20.8 +- 0.6, rise ~ 25 d, slow fade, T ~ 11000 K (Gal-Yam 2019, ARA&A 57, 305).
+SUBTYPE_MODELS: dict[str, ClassModel] = {
+    "SN IIn": ClassModel(
+        peak_magnitude=(-18.6, 1.0), rise_days=(13.0, 0.50), fade_days=(40.0, 0.60),
+        tail_fraction=0.30, tail_half_life_days=150.0, temperature_peak_k=(11000.0, 2000.0),
+        temperature_late_k=7000.0, cooling_days=40.0, uv_cutoff_nm=350.0, uv_power=1.0,
+        host_ebv_mean=0.10),
+    "SN IIb": ClassModel(
+        peak_magnitude=(-17.2, 0.60), rise_days=(9.0, 0.35), fade_days=(12.0, 0.35),
+        tail_fraction=0.30, tail_half_life_days=60.0, temperature_peak_k=(8000.0, 1000.0),
+        temperature_late_k=5000.0, cooling_days=15.0, uv_cutoff_nm=400.0, uv_power=3.0,
+        host_ebv_mean=0.20),
+    "SN Ic-BL": ClassModel(
+        peak_magnitude=(-18.5, 0.60), rise_days=(9.0, 0.35), fade_days=(11.0, 0.35),
+        tail_fraction=0.20, tail_half_life_days=50.0, temperature_peak_k=(8500.0, 1000.0),
+        temperature_late_k=5000.0, cooling_days=15.0, uv_cutoff_nm=400.0, uv_power=3.0,
+        host_ebv_mean=0.20),
+    "SN Ibn": ClassModel(
+        peak_magnitude=(-19.0, 0.60), rise_days=(5.0, 0.40), fade_days=(9.0, 0.40),
+        tail_fraction=0.10, tail_half_life_days=40.0, temperature_peak_k=(13000.0, 2000.0),
+        temperature_late_k=8000.0, cooling_days=20.0, uv_cutoff_nm=350.0, uv_power=1.0,
+        host_ebv_mean=0.10),
+    "SLSN-II": ClassModel(
+        peak_magnitude=(-20.8, 0.60), rise_days=(25.0, 0.40), fade_days=(40.0, 0.40),
+        tail_fraction=0.30, tail_half_life_days=150.0, temperature_peak_k=(11000.0, 1500.0),
+        temperature_late_k=7000.0, cooling_days=60.0, uv_cutoff_nm=300.0, uv_power=1.0),
+}
+# canonical class -> {sub-type: share of the class in BTS train}; the rest is the class's own model
+SUBTYPE_SHARES: dict[str, dict[str, float]] = {
+    "SN II": {"SN IIn": 39 / 280, "SN IIb": 13 / 280},
+    "SN Ibc": {"SN Ic-BL": 20 / 86, "SN Ibn": 7 / 86},
+    "SLSN": {"SLSN-II": 8 / 23},
+}
+MODELS: dict[str, ClassModel] = {**CLASS_MODELS, **SUBTYPE_MODELS}  # by canonical or sub-type name
 
 # AGN (MacLeod et al. 2010, ApJ 721, 1014): damped random walk in magnitude, rest-frame
 # tau ~ 200 d (lognormal), SF_inf ~ 0.2 mag at 400 nm scaling as lambda^-0.48; quasar continuum
@@ -107,8 +155,8 @@ TRANSIENT_CLASSES = tuple(CLASS_MODELS)
 
 
 def draw_parameters(label: str, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Rest-frame parameters of `n` objects of a transient class, one array per parameter."""
-    model = CLASS_MODELS[label]
+    """Rest-frame parameters of `n` objects of a transient class or sub-type (MODELS), one array each."""
+    model = MODELS[label]
 
     def lognormal(median_sigma):
         median, sigma = median_sigma
@@ -173,11 +221,11 @@ def uv_suppression(wavelength_nm, model: ClassModel):
 
 def transient_absolute_magnitude(label: str, params: dict, t_rest, wavelength_rest_nm):
     """M(lambda, t) for per-observation arrays (params already indexed per observation)."""
-    model = CLASS_MODELS[label]
+    model = MODELS[label]
     shape = luminosity_shape(t_rest, params["rise_days"], params["fade_days"], model.tail_fraction,
                              model.tail_half_life_days, params["plateau_end_days"])
     temp = temperature(t_rest, model, params["temperature_peak_k"], params["rise_days"])
-    host_extinction = 3.1 * params["host_ebv"] * cardelli_extinction_ratio(wavelength_rest_nm)
+    host_extinction = 3.1 * params["host_ebv"] * tabulated_extinction_ratio(wavelength_rest_nm)
     return (params["peak_magnitude"] - 2.5 * np.log10(np.maximum(shape, 1e-30))
             + blackbody_colour(wavelength_rest_nm, temp) + uv_suppression(wavelength_rest_nm, model)
             + host_extinction)
@@ -236,3 +284,16 @@ def cardelli_extinction_ratio(wavelength_nm, r_v: float = 3.1):
     a = np.select([x < 1.1, x < 3.3], [infrared_a, optical_a], uv_a)
     b = np.select([x < 1.1, x < 3.3], [infrared_b, optical_b], uv_b)
     return a + b / r_v
+
+
+@functools.lru_cache(maxsize=1)
+def _extinction_table() -> tuple[np.ndarray, np.ndarray]:
+    wavelength = np.geomspace(100.0, 4000.0, 4000)  # nm; CCM89 is clamped outside 125-3300 nm
+    return wavelength, cardelli_extinction_ratio(wavelength)
+
+
+def tabulated_extinction_ratio(wavelength_nm):
+    """cardelli_extinction_ratio interpolated on a fine log grid (to < 5e-4 mag per mag of A_V; the polynomials
+    per observation were half of the simulator's time)."""
+    wavelength, ratio = _extinction_table()
+    return np.interp(np.asarray(wavelength_nm, dtype=float), wavelength, ratio)

@@ -5,9 +5,10 @@ Per object: a class model (tl/lightcurve_models.py) at a redshift drawn from the
 class; observed through the survey model (tl/surveys.py: nights, bands, depths, noise) with time
 dilation, redshifted band wavelengths (the rest-frame SED at lambda / (1+z)), distance modulus
 and Milky-Way extinction (Cardelli et al. 1989, R_V = 3.1). Kept only if selected like the survey
-would: >= 2 detections (flux / err >= 5); with --bts-like also an observed peak < 18.5 mag in g
-or r (Perley et al. 2020). `n` counts kept objects; every generated object that was not selected
-is counted by reason in dataset.json["dropped"].
+would: >= 2 detections (flux / err >= the survey's detection_snr: 5, or ZTF's alert threshold);
+with --bts-like also the BTS selection on the observed g/r peak (tl/bts_selection.py: complete to
+18.5 mag, a falling completeness to 19 mag). `n` counts kept objects; every generated object that
+was not selected is counted by reason in dataset.json["dropped"].
 
 Work is split into `shards` (per-shard seeds derived from `seed`); shards run in this process,
 or as Ray tasks with --ray/--address. The output depends only on (seed, shards, settings).
@@ -24,16 +25,17 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tl import bts_selection
 from tl import lightcurve_models as lc
 from tl.config import MAX_SEED
 from tl.data import Dataset, assign_splits, write_dataset
 from tl.errors import TLError
 from tl.paths import check_output
-from tl.surveys import (BAND_BY_NAME, SurveyModel, flux_error, magnitude_to_flux, schedule_visits,
-                        survey_model)
+from tl.surveys import (AB_ZERO_POINT, BAND_BY_NAME, SurveyModel, flux_error, magnitude_to_flux,
+                        schedule_visits, survey_model)
 from tl.taxonomy import CLASSES
 
-BTS_PEAK_MAGNITUDE = 18.5  # Perley et al. 2020: BTS classifies everything with peak < 18.5 mag
+BTS_PEAK_MAGNITUDE = bts_selection.COMPLETE_MAGNITUDE  # complete below; fainter objects to 19 mag
 MIN_DETECTIONS = 2
 MEAN_MWEBV = 0.05  # E(B-V) ~ exponential; BTS fields: median A_V 0.11 -> mean E(B-V) ~ 0.05
 REDSHIFT_MIN, REDSHIFT_CAP = 0.002, 3.0
@@ -41,7 +43,7 @@ REDSHIFT_MIN, REDSHIFT_CAP = 0.002, 3.0
 BTS_CLASS_MIX = {"SN Ia": 0.74, "SN II": 0.19, "SN Ibc": 0.057, "SLSN": 0.016, "TDE": 0.004,
                  "AGN": 0.002, "KN": 0.0005}
 REASON_DETECTIONS = f"not selected: fewer than {MIN_DETECTIONS} detections"
-REASON_PEAK = f"not selected: observed peak fainter than {BTS_PEAK_MAGNITUDE} mag in g and r (bts-like)"
+REASON_PEAK = "not selected: not classified by BTS at its observed g/r peak (bts-like)"
 REASON_FAINT = "not selected: model peak too faint to be detected (not observed)"
 
 
@@ -105,9 +107,10 @@ def redshift_limit(label: str, survey: SurveyModel, bts_like: bool) -> float:
         mean, sigma = lc.AGN_MEAN_MAGNITUDE
         brightest = mean - 2.5 * sigma + 1.0
     else:
-        mean, sigma = lc.CLASS_MODELS[label].peak_magnitude
+        mean, sigma = lc.MODELS[label].peak_magnitude
         brightest = mean - 2.5 * sigma
-    limit = BTS_PEAK_MAGNITUDE if bts_like else max(survey.depth.values()) + survey.depth_scatter
+    limit = (bts_selection.FAINTEST_MAGNITUDE if bts_like
+             else max(survey.depth.values()) + survey.depth_scatter)
     z, mu, _ = cosmology_grid()
     apparent = brightest + mu - 2.5 * np.log10(1 + z) - 0.25  # margin for K-corrections
     visible = z[apparent < limit]
@@ -139,7 +142,7 @@ def _observation_window(label, params, z, survey, rng):
 def simulate_batch(label, size, survey, bands, rng, bts_like):
     """Generate `size` objects of one class; return (objects, observations, reason code per object)."""
     z = draw_redshifts(size, redshift_limit(label, survey, bts_like),
-                       "constant" if label == "AGN" else lc.CLASS_MODELS[label].rate_evolution, rng)
+                       "constant" if label == "AGN" else lc.MODELS[label].rate_evolution, rng)
     mwebv = rng.exponential(MEAN_MWEBV, size)
     if label == "AGN":
         params = lc.draw_agn_parameters(size, rng)
@@ -161,19 +164,19 @@ def simulate_batch(label, size, survey, bands, rng, bts_like):
             label, per_obs, z[obj], mjd - t_zero[obj], wavelength) + extinction)
     flux_err = flux_error(true_flux, limit, survey)
     flux = true_flux + flux_err * rng.standard_normal(len(true_flux))
-    observations = pd.DataFrame({"obj": obj, "mjd": mjd, "band": band,
-                                 "flux": flux, "flux_err": flux_err, "detected": flux / flux_err >= 5})
+    observations = pd.DataFrame({"obj": obj, "mjd": mjd, "band": band, "flux": flux, "flux_err": flux_err,
+                                 "detected": flux / flux_err >= survey.detection_snr})
     objects = pd.DataFrame({"redshift": z, "mwebv": mwebv})
-    reason = _selection(observations, size, bands, bts_like)
+    reason = _selection(observations, size, bands, bts_like, rng)
     reason[~visible] = 3
     return objects, observations, reason
 
 
 def faint_limit(survey: SurveyModel, bts_like: bool) -> float:
-    """A model peak fainter than this (AB mag) cannot be selected: 0.5 mag beyond the BTS cut,
+    """A model peak fainter than this (AB mag) cannot be selected: 0.5 mag beyond BTS's faintest,
     or beyond a deep visit (+2 sigma of the night-to-night scatter). Checked in the tests."""
     if bts_like:
-        return BTS_PEAK_MAGNITUDE + 0.5
+        return bts_selection.FAINTEST_MAGNITUDE + 0.5
     return max(survey.depth.values()) + 2 * survey.depth_scatter + 0.5
 
 
@@ -224,9 +227,9 @@ def _agn_difference_flux(obj, t_observer, params, z, extinction, wavelength, rng
     return magnitude_to_flux(variable + to_apparent) - magnitude_to_flux(mean + to_apparent)
 
 
-def _selection(observations, size, bands, bts_like) -> np.ndarray:
-    """Reason code per object: 0 selected, 1 too few detections, 2 fails the BTS peak cut
-    (3, too faint to observe, is set by the caller)."""
+def _selection(observations, size, bands, bts_like, rng) -> np.ndarray:
+    """Reason code per object: 0 selected, 1 too few detections, 2 not in BTS at its observed
+    peak (3, too faint to observe, is set by the caller)."""
     detected = observations[observations["detected"]]
     n_detections = np.bincount(detected["obj"], minlength=size)
     reason = np.where(n_detections >= MIN_DETECTIONS, 0, 1)
@@ -234,7 +237,10 @@ def _selection(observations, size, bands, bts_like) -> np.ndarray:
         g_or_r = detected[np.isin(np.asarray(bands)[detected["band"]], ["ztf_g", "ztf_r"])]
         brightest = np.zeros(size)
         np.maximum.at(brightest, g_or_r["obj"].to_numpy(), g_or_r["flux"].to_numpy())
-        reason = np.where((reason == 0) & (brightest <= magnitude_to_flux(BTS_PEAK_MAGNITUDE)), 2, reason)
+        with np.errstate(divide="ignore"):
+            peak_magnitude = AB_ZERO_POINT - 2.5 * np.log10(brightest)  # inf where undetected
+        kept = bts_selection.selected(peak_magnitude, rng.random(size))
+        reason = np.where((reason == 0) & ~kept, 2, reason)
     return reason
 
 
@@ -266,34 +272,53 @@ def simulate_class(label, quota, survey, bands, rng, bts_like, max_batch=20000):
     return kept_objects, kept_observations, counts
 
 
+def model_quotas(quotas: dict[str, int]) -> list[tuple[str, str, int]]:
+    """(canonical label, model name, quota) per light-curve model: each class's quota split over
+    its sub-types in their BTS shares (lightcurve_models.SUBTYPE_SHARES), largest remainders."""
+    out = []
+    for label, quota in quotas.items():
+        shares = lc.SUBTYPE_SHARES.get(label, {})
+        mix = {label: 1.0 - sum(shares.values()), **shares}
+        for model, count in _largest_remainders(quota, mix).items():
+            if count:
+                out.append((label, model, count))
+    return out
+
+
+def _largest_remainders(n: int, mix: dict[str, float]) -> dict[str, int]:
+    raw = {name: n * share for name, share in mix.items()}
+    counts = {name: int(np.floor(v)) for name, v in raw.items()}
+    for name in sorted(raw, key=lambda name: counts[name] - raw[name])[: n - sum(counts.values())]:
+        counts[name] += 1
+    return counts
+
+
 def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, progress=False):
     """One shard: `quotas` objects per class with a generator fixed by (seed, shard); `progress`:
-    a tqdm bar over the classes on stderr."""
+    a tqdm bar over the light-curve models on stderr."""
     survey = survey_model(survey_name)
     bands = tuple(b for b in survey.bands if not (bts_like and b == "ztf_i"))  # alerts: g, r only
     rng = np.random.default_rng([seed, shard])
     objects, observations, dropped, generated = [], [], {}, {}
-    for label, quota in tqdm(quotas.items(), desc=f"simulating {survey_name}", unit="class",
-                             disable=not progress, leave=False):
-        if quota == 0:
-            continue
+    for label, model, quota in tqdm(model_quotas(quotas), desc=f"simulating {survey_name}", unit="model",
+                                    disable=not progress, leave=False):
         kept_objects, kept_observations, counts = simulate_class(
-            label, quota, survey, bands, rng, bts_like)
+            model, quota, survey, bands, rng, bts_like)
         offset = sum(len(o) for o in objects)
-        objects.append(pd.concat(kept_objects, ignore_index=True).assign(label=label))
+        objects.append(pd.concat(kept_objects, ignore_index=True).assign(label=label, raw_label=model))
         observations.append(pd.concat(kept_observations, ignore_index=True).assign(
             row=lambda frame: frame["row"] + offset))
-        generated[label] = counts["generated"]
+        generated[label] = generated.get(label, 0) + counts["generated"]
         for code, reason in ((1, REASON_DETECTIONS), (2, REASON_PEAK), (3, REASON_FAINT)):
             if counts[code]:
-                dropped[f"{reason} ({label})"] = counts[code]
+                dropped[f"{reason} ({model})"] = counts[code]
     objects, observations = _mix_and_name(pd.concat(objects, ignore_index=True),
                                           pd.concat(observations, ignore_index=True),
                                           f"sim-{survey_name}-{shard:03d}", rng)
     if alerts_only:
         observations = observations[observations["detected"]]
     observations["band"] = np.asarray(bands)[observations["band"].to_numpy()]
-    objects = objects.assign(raw_label=objects["label"], survey=survey_name)
+    objects = objects.assign(survey=survey_name)
     return (objects[["object_id", "label", "raw_label", "redshift", "mwebv", "survey"]],
             observations[["object_id", "mjd", "band", "flux", "flux_err", "detected"]],
             dropped, generated)
@@ -354,7 +379,8 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
         "settings": {"survey": survey, "n": n, "seed": seed, "bts_like": bts_like,
                      "alerts_only": alerts_only, "class_mix": mix, "shards": shards,
                      "cosmology": "Planck18", "min_detections": MIN_DETECTIONS,
-                     "bts_peak_magnitude": BTS_PEAK_MAGNITUDE if bts_like else None},
+                     "bts_peak_magnitude": BTS_PEAK_MAGNITUDE if bts_like else None,
+                     "bts_completeness": list(bts_selection.COMPLETENESS_NODES) if bts_like else None},
     }
     return Dataset(objects, observations.reset_index(drop=True), meta)
 
@@ -380,7 +406,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output data set directory")
     parser.add_argument("--bts-like", action="store_true",
-                        help="ZTF Bright Transient Survey selection: g/r only, observed peak < 18.5 mag")
+                        help="ZTF Bright Transient Survey selection: g/r only, observed peak < 18.5 mag "
+                             "(and fainter to 19 mag with falling completeness)")
     parser.add_argument("--alerts-only", action="store_true",
                         help="keep detections only, as broker alert streams do")
     parser.add_argument("--class-mix", default="balanced",

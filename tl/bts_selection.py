@@ -1,0 +1,33 @@
+"""The ZTF Bright Transient Survey selection, as the survey defines it, applied to the observed peak.
+
+BTS (Fremling et al. 2020, ApJ 895, 32; Perley et al. 2020, ApJ 904, 35) spectroscopically
+classifies every transient whose peak in the public g/r alert stream is brighter than 18.5 mag
+(the complete sample, > 90% classified), and fainter ones down to 19.0 mag as time allows, with a
+completeness that falls with magnitude. The fall-off below is the data's: the brightest-detection
+magnitudes of the BTS train split (`tl ingest bts`, split == train) in 0.25 mag bins, against
+the counts that the Euclidean slope of the complete part (d log10 N / dm = 0.6 x 0.9, the bins
+17.5-18.5) predicts beyond 18.5 mag: ~0.75 at 18.5-18.75 and ~0.45 at 18.75-19.0, none past 19.
+Completeness is linear between the nodes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+COMPLETE_MAGNITUDE = 18.5  # Perley et al. 2020: complete to 18.5 mag peak
+FAINTEST_MAGNITUDE = 19.0  # Fremling et al. 2020: classified to 19 mag when possible
+# (observed peak AB mag, probability of being classified): linear in between, 0 past the last node
+COMPLETENESS_NODES = ((COMPLETE_MAGNITUDE, 1.0), (18.75, 0.6), (FAINTEST_MAGNITUDE, 0.3))
+
+
+def completeness(peak_magnitude) -> np.ndarray:
+    """P(a transient of this observed peak magnitude is in BTS): 1 to 18.5, falling to 19, then 0."""
+    magnitude = np.asarray(peak_magnitude, dtype=float)
+    nodes, values = np.array(COMPLETENESS_NODES).T
+    inside = np.interp(magnitude, nodes, values, left=1.0)
+    return np.where(magnitude > FAINTEST_MAGNITUDE, 0.0, inside)
+
+
+def selected(peak_magnitude, uniform) -> np.ndarray:
+    """Which objects BTS keeps, given one U(0, 1) draw per object (NaN peak: never)."""
+    return np.asarray(uniform) < np.nan_to_num(completeness(peak_magnitude), nan=0.0)
