@@ -88,7 +88,7 @@ def test_demo_and_smoke_presets_are_named_and_exclusive(tmp_path, monkeypatch, c
     monkeypatch.chdir(tmp_path)
     args = build_parser("test").parse_args(["--demo"])
     demo = spec_from_args(args, "ztf_to_lsst", SIMULATION, SIMULATION, "a description")
-    assert demo.out == str(tmp_path / "sweeps_out" / "ztf_to_lsst-demo") and demo.fractions == (0.05, 0.25, 1.0)
+    assert demo.out == str(tmp_path / "sweeps_out" / "ztf_to_lsst-demo") and demo.fractions == (0.05, 1.0)
     assert (demo.source_simulation.n, demo.target_simulation.n, demo.num_samples) == (2000, 1000, 2)
     assert demo.base_overrides == {"train.epochs": 12, "train.patience": 12} and demo.overrides["train.epochs"] == 10
     assert demo.description == "a description" and not demo.verbose

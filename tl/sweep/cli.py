@@ -42,7 +42,7 @@ SMOKE = Preset("smoke", SMOKE_OVERRIDES, {}, SMOKE_FRACTIONS, SMOKE_OBJECTS, SMO
 # --demo: the main job, under 3 minutes on 2 CPUs: models that learn, and transfer ahead of
 # scratch at the smallest fraction (a base trained longer on more source objects).
 DEMO = Preset("demo", {**SMOKE_OVERRIDES, "train.epochs": 10, "train.patience": 10},
-              {"train.epochs": 12, "train.patience": 12}, (0.05, 0.25, 1.0), 2000, 1000, 2)
+              {"train.epochs": 12, "train.patience": 12}, (0.05, 1.0), 2000, 1000, 2)
 
 
 def build_parser(description: str) -> argparse.ArgumentParser:
