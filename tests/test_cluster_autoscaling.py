@@ -180,13 +180,27 @@ def stop_process_tree(process: subprocess.Popen) -> None:
 
 @pytest.fixture
 def ray_env(monkeypatch):
-    """Token auth off (the processes share one machine) and Ray's temp files in our own dir."""
+    """Token auth off (the processes share one machine) and Ray's temp files in our own dir. The
+    slow tests' shared local Ray (ray_fixture.py), when an earlier test started it, is shut down
+    for these clusters and started again afterwards, as that fixture starts it."""
+    import ray
+
+    from tl.sweep.driver import start_ray
+
+    shared = ray.is_initialized()
+    if shared:
+        ray.shutdown()
     temp_dir = short_temp_dir()
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     monkeypatch.setenv("RAY_TMPDIR", temp_dir)  # ray_current_cluster goes here, not /tmp/ray
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     yield temp_dir
     shutil.rmtree(temp_dir, ignore_errors=True)
+    if shared:
+        if ray.is_initialized():
+            ray.shutdown()
+        monkeypatch.undo()
+        start_ray(num_cpus=4)
 
 
 def start_fake_head(temp_dir: str) -> tuple[subprocess.Popen, str]:
