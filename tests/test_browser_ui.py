@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import urllib.request
 import pytest
 
 from ray_fixture import ray_session  # noqa: F401  (a fixture)
+from test_tracking import free_port
 from tl.sweep import tracking
 from tl.sweep.runs import fraction_run_name, sweep_run_name
 from test_sweeps import FAST, load_script
@@ -33,12 +33,6 @@ EXPERIMENT = "ztf_to_lsst"
 TIMEOUT_MS = 120_000  # a loaded 2-core machine renders the UI slowly
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -71,13 +71,19 @@ def parse_class_mix(text: str | None) -> dict[str, float]:
 
 
 def class_quotas(n: int, mix: dict[str, float]) -> dict[str, int]:
-    """Integer objects per class summing to n (largest remainders)."""
+    """Integer objects per class summing to n (largest remainders, ties to the earlier class in CLASSES)."""
+    counts = largest_remainders(n, {name: mix[name] for name in sorted(mix, key=CLASSES.index)})
+    return {name: counts[name] for name in mix}
+
+
+def largest_remainders(n: int, mix: dict[str, float]) -> dict[str, int]:
+    """Integer counts summing to n in the proportions of `mix`: floors, then one more for the largest
+    remainders (ties to the earlier key of `mix`)."""
     raw = {name: n * share for name, share in mix.items()}
-    quotas = {name: int(np.floor(v)) for name, v in raw.items()}
-    by_remainder = sorted(raw, key=lambda name: (quotas[name] - raw[name], CLASSES.index(name)))
-    for name in by_remainder[: n - sum(quotas.values())]:
-        quotas[name] += 1
-    return quotas
+    counts = {name: int(np.floor(v)) for name, v in raw.items()}
+    for name in sorted(raw, key=lambda name: counts[name] - raw[name])[: n - sum(counts.values())]:
+        counts[name] += 1
+    return counts
 
 
 @functools.lru_cache(maxsize=1)
@@ -279,18 +285,10 @@ def model_quotas(quotas: dict[str, int]) -> list[tuple[str, str, int]]:
     for label, quota in quotas.items():
         shares = lc.SUBTYPE_SHARES.get(label, {})
         mix = {label: 1.0 - sum(shares.values()), **shares}
-        for model, count in _largest_remainders(quota, mix).items():
+        for model, count in largest_remainders(quota, mix).items():
             if count:
                 out.append((label, model, count))
     return out
-
-
-def _largest_remainders(n: int, mix: dict[str, float]) -> dict[str, int]:
-    raw = {name: n * share for name, share in mix.items()}
-    counts = {name: int(np.floor(v)) for name, v in raw.items()}
-    for name in sorted(raw, key=lambda name: counts[name] - raw[name])[: n - sum(counts.values())]:
-        counts[name] += 1
-    return counts
 
 
 def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, progress=False):
