@@ -53,30 +53,18 @@ def train_all(args) -> dict:
     return found
 
 
-def test_table(model_dir: str, data: str):
-    """The PredictionTable of one MODEL_DIR on its own fold's test split."""
-    from tl.data import read_dataset, splits_for
-    from tl.encoding import encode
-    from tl.evaluation import prediction_table
-    from tl.modeldir import load_model_dir
-    from tl.stats import PredictionTable
-
-    loaded = load_model_dir(model_dir)
-    test = splits_for(read_dataset(data), loaded.config.data.folds, loaded.config.data.fold).split("test")
-    encoded = encode(test, loaded.classes, loaded.normalizer, loaded.config.data.max_length)
-    frame = prediction_table(loaded.model, {"test": encoded}, loaded.classes, loaded.prior_correction)
-    return PredictionTable.from_frame(frame.fillna(""))
-
-
 def main(argv=None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     try:
         if args.folds < 2:
             raise TLError(f"--folds must be >= 2, got {args.folds}")
         from tl import stats
+        from tl.data import read_dataset
+        from tl.evaluation import model_dir_table
 
         models = train_all(args)
-        points = {key: [[test_table(path, args.data) for path in paths]] for key, paths in models.items()}
+        dataset = read_dataset(args.data)
+        points = {key: [[model_dir_table(path, dataset) for path in paths]] for key, paths in models.items()}
         baseline = (1.0, "scratch") if args.baseline else None
         estimates, facts = stats.point_estimates(points, baseline)
     except TLError as error:

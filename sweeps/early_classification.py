@@ -35,25 +35,9 @@ def selected_models(client, experiment: str, fraction: float, sweep_run_id: str 
     return rows
 
 
-def test_predictions(model_dir: str, dataset, days: float | None):
-    """A PredictionTable of the MODEL_DIR on its own test split (its outer fold), cut to `days`."""
-    from tl.data import splits_for
-    from tl.encoding import encode, truncate_days
-    from tl.evaluation import prediction_table
-    from tl.modeldir import load_model_dir
-    from tl.stats import PredictionTable
-
-    loaded = load_model_dir(model_dir)
-    test = splits_for(dataset, loaded.config.data.folds, loaded.config.data.fold).split("test")
-    if days is not None:
-        test = truncate_days(test, days)
-    encoded = encode(test, loaded.classes, loaded.normalizer, loaded.config.data.max_length)
-    frame = prediction_table(loaded.model, {"test": encoded}, loaded.classes, loaded.prior_correction)
-    return PredictionTable.from_frame(frame)
-
-
 def curves(client, rows: list[dict], dataset, days: list, fraction: float, scratch: str) -> list[dict]:
     """One row per (mode, days): macro_f1, ci95, n_objects, and transfer's difference from scratch."""
+    from tl.evaluation import model_dir_table
     from tl.stats import point_estimates
 
     model_dirs = {row["run_id"]: client.download_artifacts(row["run_id"], "model_dir",
@@ -63,7 +47,7 @@ def curves(client, rows: list[dict], dataset, days: list, fraction: float, scrat
     for day in days:
         nested: dict = {}
         for row in rows:
-            table = test_predictions(model_dirs[row["run_id"]], dataset, day)
+            table = model_dir_table(model_dirs[row["run_id"]], dataset, days=day)
             fold = -1 if row["fold"] is None else row["fold"]
             nested.setdefault(row["mode"], {}).setdefault(row["seed"], {})[fold] = table
         points = {(fraction, mode): [[folds[f] for f in sorted(folds)] for _, folds in sorted(seeds.items())]

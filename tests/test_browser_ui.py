@@ -14,16 +14,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
 
 from ray_fixture import ray_session  # noqa: F401  (a fixture)
-from test_tracking import free_port
+from mlflow_server import running_server
 from tl.sweep import tracking
 from tl.sweep.runs import fraction_run_name, sweep_run_name
 from test_sweeps import FAST, load_script
@@ -44,29 +41,8 @@ def store(ray_session, tmp_path_factory):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def server(store, tmp_path_factory):
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("mlflow_server") / "server.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
-                                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                               stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(180):
-            try:
-                urllib.request.urlopen(url + "/health", timeout=2).read()
-                break
-            except OSError:
-                assert process.poll() is None, "mlflow server exited"
-                time.sleep(1)
+    with running_server(store, tmp_path_factory.mktemp("mlflow_server") / "server.log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:  # a loaded machine: uvicorn can take longer to wind down
-            process.kill()
-            process.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(scope="module")

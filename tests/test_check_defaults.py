@@ -10,7 +10,8 @@ import pytest
 from sklearn.metrics import f1_score
 
 import tl.cli
-from tl.data import write_dataset
+from tl.data import read_dataset, write_dataset
+from tl.evaluation import model_dir_table
 from toy import make_toy_dataset
 
 TINY = ["--set", "model.gru_hidden=8", "--set", "model.metadata_hidden=4", "--set", "model.dense_hidden=8",
@@ -38,7 +39,8 @@ def test_pooled_points_equal_sklearn_on_the_folds(tmp_path):
     points = {(p["fraction"], p["mode"]): p for p in json.loads((out / "check.json").read_text())["points"]}
     assert set(points) == {(0.5, "transfer"), (0.5, "scratch")}
     for mode in ("transfer", "scratch"):
-        tables = [script.test_table(str(out / f"{mode}-f0.5-k{k}"), str(tmp_path / "target")) for k in (0, 1)]
+        target = read_dataset(str(tmp_path / "target"))
+        tables = [model_dir_table(str(out / f"{mode}-f0.5-k{k}"), target) for k in (0, 1)]
         ids = np.concatenate([t.object_ids for t in tables])
         assert len(ids) == len(set(ids)) == 20  # every object tested once over the two folds
         truth = np.concatenate([t.labels for t in tables]).astype(str)

@@ -4,16 +4,11 @@ Ray instance, on 2 cores) logging through the sweep's TrialLogger to a real `mlf
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
 from ray_fixture import ray_session  # noqa: F401  (a fixture)
-from test_tracking import free_port
+from mlflow_server import running_server
 from toy import make_toy_dataset
 
 TINY = {"train.epochs": 4, "model.gru_hidden": 8, "model.gru_layers": 1, "model.dense_hidden": 8,
@@ -24,25 +19,9 @@ TRIALS = 8
 @pytest.fixture
 def server(tmp_path):
     """An `mlflow server` (2 workers) on 127.0.0.1 with a SQLite store; yields (uri, its log)."""
-    port, log = free_port(), tmp_path / "server.log"
-    mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    with open(log, "w") as stream:
-        process = subprocess.Popen([mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{tmp_path}/store.db",
-                                    "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1",
-                                    "--port", str(port), "--workers", "2"], stdout=stream, stderr=subprocess.STDOUT)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(uri + "/health", timeout=1).read()
-                break
-            except OSError:
-                assert process.poll() is None, log.read_text()[-2000:]
-                time.sleep(0.5)
+    log = tmp_path / "server.log"
+    with running_server(f"sqlite:///{tmp_path}/store.db", log, artifacts=tmp_path / "artifacts", workers=2) as uri:
         yield uri, log
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.mark.slow

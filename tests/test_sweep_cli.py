@@ -40,6 +40,7 @@ def test_fractions_and_settings_reach_the_spec(tmp_path):
     (["--num-samples", "-1"], "--num-samples must be >= 1"),
     (["--seeds", "0"], "--seeds must be >= 1"),
     (["--workers-per-trial", "0"], "--workers-per-trial must be >= 1"),
+    (["--max-failures", "-1"], "--max-failures must be >= 0"),
     (["--time-budget", "-5"], "--time-budget must be > 0"),
     (["--set", "train.lr"], "--set 'train.lr': give KEY=VALUE"),
     (["--set", "train.no_such=1"], "--set: unknown setting 'train.no_such'"),

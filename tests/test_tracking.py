@@ -1,16 +1,12 @@
 """MLflow conventions against a REAL `mlflow server` on loopback, and the pre-flight checks."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import numpy as np
 import pytest
 
+from mlflow_server import free_port, running_server
 from toy import make_toy_dataset
 from tl.packed import PackedInputClassifier, pack_inputs
 from tl.sweep import tracking
@@ -21,39 +17,12 @@ TINY = {"train.epochs": 1, "model.gru_hidden": 8, "model.gru_layers": 1, "model.
         "model.dense_second": 8, "data.max_length": 30, "model.dropout": 0.0}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     """A real MLflow tracking server on 127.0.0.1 with its own SQLite store and artifact root."""
     root = tmp_path_factory.mktemp("mlflow_server")
-    port = free_port()
-    mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    process = subprocess.Popen(
-        [mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{root}/store.db",
-         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(uri + "/health", timeout=1).read()
-                break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail(f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}")
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not answer /health within 60 s")
+    with running_server(f"sqlite:///{root}/store.db", root / "server.log", artifacts=root / "artifacts") as uri:
         yield uri
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_unreachable_tracking_server_fails_fast():

@@ -6,45 +6,23 @@ history is complete (every epoch exactly once) and the run ends FINISHED. With t
 for good, the logging call fails with an error that names the tracking URI (the sweep then stops
 and `--resume` continues it, tests/test_faults.py)."""
 
-import os
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from types import SimpleNamespace
 
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from test_tracking import free_port
+from mlflow_server import free_port, start_server, stop_server
 from tl.sweep.study import Study
 from tl.sweep.trial_logger import TrialLogger
 
 pytestmark = pytest.mark.slow  # three mlflow server start-ups
 
 
-def start_server(root, port: int) -> subprocess.Popen:
-    mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    process = subprocess.Popen(
-        [mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{root}/store.db", "--artifacts-destination",
-         str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=open(root / "server.log", "a"), stderr=subprocess.STDOUT)
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
-            return process
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.25)
-    pytest.fail("mlflow server did not answer /health within 60 s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    process.wait(timeout=30)
+def start(root, port: int):
+    return start_server(f"sqlite:///{root}/store.db", root / "server.log", port, artifacts=root / "artifacts")
 
 
 def epoch_result(epoch: int) -> dict:
@@ -63,16 +41,17 @@ def trial_and_logger(uri: str):
 
 def test_an_epoch_logged_while_the_server_restarts_lands_once(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")  # retries after 0, 2, 4, 8, ... s
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "9")  # ~8 min: a restart on a loaded machine is slow
     port = free_port()
-    server = start_server(tmp_path, port)
+    server = start(tmp_path, port)
     try:
         client, logger, trial = trial_and_logger(f"http://127.0.0.1:{port}")
         logger.on_trial_start(0, [], trial)
         for epoch in (1, 2):
             logger.on_trial_result(0, [], trial, epoch_result(epoch))
-        stop(server)
+        stop_server(server)
         restarted = {}
-        restart = threading.Thread(target=lambda: (time.sleep(3), restarted.update(p=start_server(tmp_path, port))))
+        restart = threading.Thread(target=lambda: (time.sleep(3), restarted.update(p=start(tmp_path, port))))
         restart.start()
         logger.on_trial_result(0, [], trial, epoch_result(3))  # blocks in MLflow's retries until the server is back
         restart.join()
@@ -89,18 +68,18 @@ def test_an_epoch_logged_while_the_server_restarts_lands_once(tmp_path, monkeypa
         assert run.info.status == "FINISHED" and run.data.tags["tl.outcome"] == "pruned"
         assert len(client.search_runs([run.info.experiment_id])) == 2  # the parent and this trial: no duplicate
     finally:
-        stop(server)
+        stop_server(server)
 
 
 def test_a_server_gone_for_good_is_an_error_naming_it(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
     port = free_port()
-    server = start_server(tmp_path, port)
+    server = start(tmp_path, port)
     try:
         client, logger, trial = trial_and_logger(f"http://127.0.0.1:{port}")
         logger.on_trial_result(0, [], trial, epoch_result(1))
     finally:
-        stop(server)
+        stop_server(server)
     with pytest.raises(MlflowException, match=f"127.0.0.1:{port}"):
         logger.on_trial_result(0, [], trial, epoch_result(2))

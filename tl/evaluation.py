@@ -152,3 +152,20 @@ def prediction_table(model, splits: dict, classes: list[str], correction: PriorC
             frame[f"p_{name}"] = proba[:, index] if len(proba) else []
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def model_dir_table(model_dir: str, dataset, split: str = "test", days: float | None = None):
+    """A tl.stats.PredictionTable of a MODEL_DIR on `split` of `dataset` as its run split it (its
+    data.folds / data.fold), with its prior correction; light curves cut to `days` if given."""
+    from tl.data import splits_for
+    from tl.encoding import encode, truncate_days
+    from tl.modeldir import load_model_dir
+    from tl.stats import PredictionTable
+
+    loaded = load_model_dir(model_dir)
+    part = splits_for(dataset, loaded.config.data.folds, loaded.config.data.fold).split(split)
+    if days is not None:
+        part = truncate_days(part, days)
+    encoded = encode(part, loaded.classes, loaded.normalizer, loaded.config.data.max_length)
+    frame = prediction_table(loaded.model, {split: encoded}, loaded.classes, loaded.prior_correction)
+    return PredictionTable.from_frame(frame.fillna(""), split)

@@ -72,6 +72,8 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     add("--executor", choices=EXECUTORS, default="auto",
         help="how a trial runs: a Ray Train TorchTrainer per trial (train: DDP, GPU clusters), inside its "
              "reused Tune actor (tune: 1 worker, cheap), or auto (tune for 1-worker trials on a fixed cluster)")
+    add("--max-failures", type=int, default=1,
+        help="retries of a trial after a lost worker or node, each from its last epoch checkpoint (default 1)")
     add("--epochs", type=int, default=None, help="train.epochs of every trial")
     add("--set", action="append", default=[], metavar="KEY=VALUE", help="a fixed setting, e.g. train.batch_size=128")
     add("--storage", default=os.environ.get("TL_STORAGE"),
@@ -119,7 +121,7 @@ def spec_from_args(args, name: str, source: Simulation, target: Simulation, desc
         verbose=args.verbose, description=description, workers_per_trial=args.workers_per_trial, gpus_per_worker=args.gpus_per_worker,
         executor=args.executor, storage=args.storage, tracking_uri=args.tracking_uri, address=args.address,
         num_cpus=args.num_cpus, time_budget=args.time_budget, resume=args.resume, base_run_id=args.base_run_id,
-        modes=modes)
+        modes=modes, trial_max_failures=args.max_failures)
 
 
 def sized(simulation: Simulation, size: int | None) -> Simulation:

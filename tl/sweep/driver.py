@@ -112,7 +112,8 @@ def check_spec(spec: SweepSpec) -> None:
     if spec.folds == 1 or spec.folds < 0:
         raise TLError(f"--folds must be 0 (the target's own split) or >= 2, got {spec.folds}")
     for flag, value, least in (("--seeds", spec.seeds, 1), ("--num-samples", spec.num_samples, 1),
-                               ("--workers-per-trial", spec.workers_per_trial, 1)):
+                               ("--workers-per-trial", spec.workers_per_trial, 1),
+                               ("--max-failures", spec.trial_max_failures, 0)):
         if value < least:
             raise TLError(f"{flag} must be >= {least}, got {value}")
     if spec.gpus_per_worker < 0:

@@ -39,7 +39,7 @@ class SweepSpec:
     time_budget: float | None = None  # seconds
     resume: bool = False
     base_run_id: str | None = None  # reuse a base model logged by an earlier sweep
-    trial_max_failures: int = 1  # Train restarts of a trial's workers after a lost worker
+    trial_max_failures: int = 1  # --max-failures: Train restarts or Tune restores of a trial after a loss
     modes: tuple[str, ...] = MODES
     verbose: bool = False  # Ray, Tune and Train output on the console (else in OUT/logs/sweep.log)
     description: str = ""  # the sweep run's MLflow description (mlflow.note.content)

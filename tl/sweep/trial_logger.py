@@ -7,6 +7,8 @@ duplicate, and does not log again the epochs it logged before (a trial interrupt
 first checkpoint reached storage starts again from epoch 1). A trial that raises is marked FAILED (tag tl.outcome=failed, tl.error); one stopped
 early by ASHA is FINISHED with tl.outcome=pruned and has no model. Tune reports no end for trials
 stopped by the --time-budget stopper; the sweep marks those KILLED (tl.sweep.runs.SweepRuns.cut_short).
+Fault accounting on the run: tag tl.restarts (Tune's failures of the trial, each restored from its
+last checkpoint) when it ends, tag tl.epochs_repeated (epochs reported again after a restore).
 
 The client is made from the tracking URI in this process (Tune pickles callbacks with the
 experiment state, and a client does not pickle); nothing sets MLflow's global tracking URI.
@@ -27,6 +29,7 @@ from tl.sweep.study import Study
 from tl.transfer import transfer_config
 
 LOGGED_PREFIXES = ("train_", "val_", "lr", "epoch")
+RESTARTS, EPOCHS_REPEATED = "tl.restarts", "tl.epochs_repeated"
 
 
 class TrialLogger(tune.Callback):
@@ -42,11 +45,12 @@ class TrialLogger(tune.Callback):
         self.base_config = base_config  # transfer trials build the base model's architecture
         self._runs: dict[str, str] = {}
         self._logged_epochs: dict[str, int] = {}  # trial id -> the last epoch whose metrics are logged
+        self._repeated: dict[str, int] = {}  # trial id -> epochs reported again after a restore
         self._client = None
 
     def __getstate__(self):  # Tune pickles callbacks with the experiment state
         state = dict(self.__dict__)
-        state["_client"], state["_runs"], state["_logged_epochs"] = None, {}, {}
+        state["_client"], state["_runs"], state["_logged_epochs"], state["_repeated"] = None, {}, {}, {}
         return state
 
     @property
@@ -66,6 +70,7 @@ class TrialLogger(tune.Callback):
             self.client.update_run(run_id, status="RUNNING")
             history = self.client.get_metric_history(run_id, "val_macro_f1")
             self._logged_epochs[trial.trial_id] = max((int(m.step) for m in history), default=0)
+            self._repeated[trial.trial_id] = int(found[0].data.tags.get(EPOCHS_REPEATED, 0))
         else:
             tags = {**self.tags, tracking.ROLE: self.tags.get(tracking.ROLE, "trial"),
                     tracking.TRIAL_ID: trial.trial_id, tracking.STAGE: self.study.key}
@@ -92,13 +97,17 @@ class TrialLogger(tune.Callback):
             return
         epoch = int(result.get("epoch", 0))
         if epoch <= self._logged_epochs.get(trial.trial_id, 0):
-            return  # a restored trial repeating an epoch logged before the interruption (same seed: same values)
+            # a restored trial repeating an epoch logged before the interruption (same seed: same values)
+            self._repeated[trial.trial_id] = self._repeated.get(trial.trial_id, 0) + 1
+            self.client.set_tag(run_id, EPOCHS_REPEATED, str(self._repeated[trial.trial_id]))
+            return
         self._logged_epochs[trial.trial_id] = epoch
         metrics = {key: value for key, value in result.items() if key.startswith(LOGGED_PREFIXES)}
         tracking.log_metrics(self.client, run_id, metrics, step=epoch)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         run_id = self.run_id(trial)
+        self.client.set_tag(run_id, RESTARTS, str(getattr(trial, "num_failures", 0)))
         result = trial.last_result or {}
         checkpoint_path = final_checkpoint_path(trial)
         if result.get("final") and checkpoint_path:
@@ -118,6 +127,7 @@ class TrialLogger(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         run_id = self.run_id(trial)
+        self.client.set_tag(run_id, RESTARTS, str(getattr(trial, "num_failures", 0)))
         self.client.set_tag(run_id, tracking.OUTCOME, "failed")
         self.client.set_tag(run_id, "tl.error", _error_line(trial))
         self.client.set_terminated(run_id, "FAILED")

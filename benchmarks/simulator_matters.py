@@ -1,0 +1,166 @@
+"""Does the simulator matter? Zero-shot and small-fraction transfer on real BTS from bases trained
+on two simulator versions (issue 13, item 3).
+
+    python benchmarks/simulator_matters.py --base v1=DIR1 --base v1=DIR2 --base v2=DIR3 --base v2=DIR4 \
+        --data /work/runs/bts --fraction 0.05 --out /tmp/matters [--set model.gru_hidden=32 ...]
+
+Each `--base LABEL=MODEL_DIR` is one replicate of LABEL; the i-th base of every label is replicate i,
+fine-tuned with data.seed = train.seed = i, so replicate i of each simulator sees the same labelled
+subset. On the data set's own split (`tl ingest bts`; the simulator v2 was tuned on `train` only):
+
+  zero-shot  the base as it is (head mapped by class name) on the `val` split
+  transfer   `tl transfer` with its defaults (tl/recipes.py) on `fraction` of `train`, early
+             stopping and prior correction on `val`, scored on `test`
+
+Estimates are means over replicates; intervals are tl.stats paired bootstraps over the objects, and
+every label's difference is taken from the first label draw by draw. Writes matters.json and
+matters.md to --out (the transfer MODEL_DIRs too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from tl.errors import TLError
+
+METRICS = ("macro_f1", "balanced_accuracy")
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    parser.add_argument("--base", action="append", required=True, metavar="LABEL=MODEL_DIR",
+                        help="a base model of simulator LABEL (repeat: one per replicate)")
+    parser.add_argument("--data", required=True, help="canonical target data set with its own split")
+    parser.add_argument("--fraction", type=float, default=0.05)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="to tl transfer")
+    parser.add_argument("--out", required=True)
+    return parser.parse_args(argv)
+
+
+def bases_by_label(items: list[str]) -> dict[str, list[str]]:
+    """{label: [MODEL_DIR per replicate]} in flag order; every label needs the same number."""
+    found: dict[str, list[str]] = {}
+    for item in items:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path:
+            raise TLError(f"--base {item!r}: expected LABEL=MODEL_DIR")
+        if not os.path.exists(os.path.join(path, "model.json")):
+            raise TLError(f"--base {item!r}: {path} is not a MODEL_DIR (no model.json)")
+        found.setdefault(label, []).append(path)
+    if len(found) < 2 or len({len(paths) for paths in found.values()}) != 1:
+        raise TLError("--base: give at least two labels, each with the same number of replicates")
+    return found
+
+
+def zero_shot_table(base: str, dataset):
+    """The zero-shot PredictionTable of `base` on the val split (tl.experiment.zero_shot_predictions)."""
+    from tl.config import Config
+    from tl.experiment import zero_shot_predictions
+    from tl.modeldir import load_model_dir
+    from tl.stats import PredictionTable
+
+    config = Config().override({"data.max_length": load_model_dir(base).config.data.max_length})
+    _, frame = zero_shot_predictions(base, dataset, split="val", config=config)
+    return PredictionTable.from_frame(frame.fillna(""), "val")
+
+
+def transfer_table(label: str, base: str, replicate: int, args, dataset):
+    """Fine-tune `base` with the `tl transfer` defaults (replicate seeds) and score it on test."""
+    import tl.cli
+    from tl.evaluation import model_dir_table
+
+    out = os.path.join(args.out, f"transfer-{label}-r{replicate}")
+    if not os.path.exists(os.path.join(out, "model.json")):
+        sets = [item for setting in (*args.set, f"data.seed={replicate}", f"train.seed={replicate}")
+                for item in ("--set", setting)]
+        if tl.cli.main(["transfer", "--base", base, "--data", args.data, "--fraction", str(args.fraction),
+                        "--out", out, "--quiet", *sets]) != 0:
+            raise TLError(f"transfer of {base} failed (see above)")
+    return model_dir_table(out, dataset)
+
+
+def compare(tables: dict[str, list], reference: str) -> dict:
+    """Paired-bootstrap intervals of macro-F1 and balanced accuracy per label (replicate means)
+    and of each label minus `reference`, the replicates' own macro-F1, the macro-F1 over classes
+    with >= 10 objects; tables[label][replicate] is a PredictionTable of one split."""
+    import numpy as np
+
+    from tl import stats
+
+    aligned = stats.align({label: [[table] for table in replicates] for label, replicates in tables.items()})
+    found: dict = {label: {} for label in tables}
+    for metric in METRICS:
+        intervals, differences = stats.paired_bootstrap(aligned.y_true, aligned.y_pred, len(aligned.classes),
+                                                        baseline=reference, metric=metric)
+        for label, interval in intervals.items():
+            found[label][metric] = {"estimate": interval.estimate, "ci95": interval.as_list(),
+                                    "difference": {"estimate": differences[label].estimate,
+                                                   "ci95": differences[label].as_list()}}
+    for label in tables:
+        found[label]["replicates_macro_f1"] = [
+            stats.metrics(aligned.y_true, pred, prob, aligned.classes)["macro_f1"]
+            for pred, prob in zip(aligned.y_pred[label], aligned.proba[label])]
+        found[label]["macro_f1_supported"] = stats.seed_mean_metrics(aligned, label)["macro_f1_supported"]
+    support = np.bincount(aligned.y_true, minlength=len(aligned.classes))
+    return {"points": found, "n_objects": len(aligned.object_ids),
+            "support": {name: int(count) for name, count in zip(aligned.classes, support)}}
+
+
+def markdown(result: dict, reference: str) -> str:
+    others = [label for label in result["labels"] if label != reference]
+    lines = ["| point | metric | " + " | ".join(result["labels"]) + " | " +
+             " | ".join(f"{label} - {reference}" for label in others) + " |",
+             "|---|---|" + "---|" * (len(result["labels"]) + len(others))]
+    for kind in ("zero_shot_val", "transfer_test"):
+        points = result[kind]["points"]
+        for metric in METRICS:
+            cells = [interval_text(points[label][metric]) for label in result["labels"]]
+            cells += [interval_text(points[label][metric]["difference"], sign=True) for label in others]
+            lines.append(f"| {kind} | {metric} | " + " | ".join(cells) + " |")
+        cells = [", ".join(f"{value:.3f}" for value in points[label]["replicates_macro_f1"]) for label in result["labels"]]
+        lines.append(f"| {kind} | macro_f1 per replicate | " + " | ".join(cells) + " |" + " |" * len(others))
+        cells = [f"{points[label]['macro_f1_supported']:.3f}" for label in result["labels"]]
+        lines.append(f"| {kind} | macro_f1, classes >= 10 objects | " + " | ".join(cells) + " |" + " |" * len(others))
+    for kind in ("zero_shot_val", "transfer_test"):
+        support = ", ".join(f"{name} {count}" for name, count in result[kind]["support"].items())
+        lines.append(f"\n{kind}: {result[kind]['n_objects']} objects ({support})")
+    return "\n".join(lines) + "\n"
+
+
+def interval_text(value: dict, sign: bool = False) -> str:
+    form = "{:+.3f}" if sign else "{:.3f}"
+    low, high = value["ci95"]
+    return f"{form.format(value['estimate'])} [{form.format(low)}, {form.format(high)}]"
+
+
+def main(argv=None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        from tl.data import read_dataset
+
+        bases = bases_by_label(args.base)
+        dataset = read_dataset(args.data)
+        os.makedirs(args.out, exist_ok=True)
+        zero_shot = {label: [zero_shot_table(base, dataset) for base in paths] for label, paths in bases.items()}
+        transfer = {label: [transfer_table(label, base, i + 1, args, dataset) for i, base in enumerate(paths)]
+                    for label, paths in bases.items()}
+    except TLError as error:
+        print(f"simulator_matters: error: {error}", file=sys.stderr)
+        return 2
+    reference = next(iter(bases))
+    result = {"args": vars(args), "labels": list(bases), "replicates": len(bases[reference]),
+              "zero_shot_val": compare(zero_shot, reference), "transfer_test": compare(transfer, reference)}
+    with open(os.path.join(args.out, "matters.json"), "w") as stream:
+        json.dump(result, stream, indent=2, default=str)
+    text = markdown(result, reference)
+    with open(os.path.join(args.out, "matters.md"), "w") as stream:
+        stream.write(text)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""benchmarks/simulator_matters.py on toy bases (no Ray): its replicate-mean points against sklearn
+on each replicate's own predictions, paired replicates on the same subset, and a bad --base refused."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+import tl.cli
+from tl.data import read_dataset, write_dataset
+from tl.evaluation import model_dir_table
+from tl.modeldir import load_model_dir
+from toy import make_toy_dataset
+
+TINY = ["--set", "model.gru_hidden=8", "--set", "model.metadata_hidden=4", "--set", "model.dense_hidden=8",
+        "--set", "model.dense_second=8", "--set", "train.batch_size=16", "--set", "train.epochs=2"]
+
+
+def load_script():
+    path = Path(__file__).parents[1] / "benchmarks" / "simulator_matters.py"
+    spec = importlib.util.spec_from_file_location("simulator_matters", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def macro_f1(table) -> float:
+    predicted = np.asarray(table.classes)[table.proba.argmax(axis=1)]
+    return f1_score(table.labels.astype(str), predicted, average="macro")
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_points_are_replicate_means_of_sklearn(tmp_path):
+    classes = ("SN Ia", "SN II")
+    target = tmp_path / "target"
+    write_dataset(make_toy_dataset(16, seed=5, classes=classes), str(target), name="t")
+    bases = []
+    for label, seed in (("a", 1), ("a", 2), ("b", 3), ("b", 4)):
+        write_dataset(make_toy_dataset(10, seed=seed, classes=classes), str(tmp_path / f"sim{seed}"), name="s")
+        assert tl.cli.main(["train", "--data", str(tmp_path / f"sim{seed}"), "--out", str(tmp_path / f"base{seed}"),
+                            "--quiet", "--set", f"train.seed={seed}", *TINY]) == 0
+        bases += ["--base", f"{label}=" + str(tmp_path / f"base{seed}")]
+    out = tmp_path / "out"
+    assert load_script().main([*bases, "--data", str(target), "--fraction", "0.5", "--out", str(out), *TINY]) == 0
+    result = json.loads((out / "matters.json").read_text())
+    dataset = read_dataset(str(target))
+    points = result["transfer_test"]["points"]
+    for label in ("a", "b"):
+        tables = [model_dir_table(str(out / f"transfer-{label}-r{r}"), dataset) for r in (1, 2)]
+        assert set(tables[0].object_ids) == set(dataset.objects.query("split == 'test'")["object_id"])
+        replicates = [macro_f1(t) for t in tables]
+        assert points[label]["replicates_macro_f1"] == pytest.approx(replicates)
+        assert points[label]["macro_f1"]["estimate"] == pytest.approx(np.mean(replicates))
+        low, high = points[label]["macro_f1"]["ci95"]
+        assert low <= points[label]["macro_f1"]["estimate"] <= high
+    difference = points["b"]["macro_f1"]["difference"]
+    assert difference["estimate"] == pytest.approx(points["b"]["macro_f1"]["estimate"] - points["a"]["macro_f1"]["estimate"])
+    assert difference["ci95"][0] <= difference["estimate"] <= difference["ci95"][1]
+    for r in (1, 2):  # replicate r of both labels: the same seeds, so the same labelled subset
+        configs = [load_model_dir(str(out / f"transfer-{label}-r{r}")).config for label in ("a", "b")]
+        assert configs[0].data.seed == configs[1].data.seed == r
+    zero_shot = result["zero_shot_val"]["points"]
+    assert result["zero_shot_val"]["n_objects"] == int((dataset.objects["split"] == "val").sum())
+    assert 0 <= zero_shot["a"]["balanced_accuracy"]["estimate"] <= 1
+
+
+def test_unequal_replicates_are_refused(tmp_path, capsys):
+    write_dataset(make_toy_dataset(6, classes=("SN Ia", "SN II")), str(tmp_path / "sim"), name="s")
+    assert tl.cli.main(["train", "--data", str(tmp_path / "sim"), "--out", str(tmp_path / "base"), "--quiet",
+                        *TINY]) == 0
+    base = str(tmp_path / "base")
+    code = load_script().main(["--base", f"a={base}", "--base", f"a={base}", "--base", f"b={base}",
+                               "--data", str(tmp_path / "sim"), "--out", str(tmp_path / "out")])
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "same number of replicates" in error[0]
+    assert not (tmp_path / "out").exists()
