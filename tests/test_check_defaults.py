@@ -1,9 +1,7 @@
 """sweeps/check_defaults.py on a toy target (no Ray): its pooled points against sklearn on the
 concatenated fold predictions, and its bad flags a one-line error."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,18 +10,11 @@ from sklearn.metrics import f1_score
 import tl.cli
 from tl.data import read_dataset, write_dataset
 from tl.evaluation import model_dir_table
+from scripts import load_script
 from toy import make_toy_dataset
 
 TINY = ["--set", "model.gru_hidden=8", "--set", "model.metadata_hidden=4", "--set", "model.dense_hidden=8",
         "--set", "model.dense_second=8", "--set", "train.batch_size=16", "--set", "train.epochs=3"]
-
-
-def load_script():
-    path = Path(__file__).parents[1] / "sweeps" / "check_defaults.py"
-    spec = importlib.util.spec_from_file_location("check_defaults", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.usefixtures("one_torch_thread")
@@ -32,7 +23,7 @@ def test_pooled_points_equal_sklearn_on_the_folds(tmp_path):
     write_dataset(make_toy_dataset(10, seed=5, classes=("SN Ia", "SN II")), str(tmp_path / "target"), name="t")
     assert tl.cli.main(["train", "--data", str(tmp_path / "base_data"), "--out", str(tmp_path / "base"),
                         "--quiet", *TINY]) == 0
-    script = load_script()
+    script = load_script("sweeps/check_defaults.py")
     out = tmp_path / "check"
     assert script.main(["--base", str(tmp_path / "base"), "--data", str(tmp_path / "target"), "--fraction", "0.5",
                         "--folds", "2", "--out", str(out), *TINY]) == 0

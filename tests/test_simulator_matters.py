@@ -1,9 +1,7 @@
 """benchmarks/simulator_matters.py on toy bases (no Ray): its replicate-mean points against sklearn
 on each replicate's own predictions, paired replicates on the same subset, and a bad --base refused."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,18 +11,11 @@ import tl.cli
 from tl.data import read_dataset, write_dataset
 from tl.evaluation import model_dir_table
 from tl.modeldir import load_model_dir
+from scripts import load_script
 from toy import make_toy_dataset
 
 TINY = ["--set", "model.gru_hidden=8", "--set", "model.metadata_hidden=4", "--set", "model.dense_hidden=8",
         "--set", "model.dense_second=8", "--set", "train.batch_size=16", "--set", "train.epochs=2"]
-
-
-def load_script():
-    path = Path(__file__).parents[1] / "benchmarks" / "simulator_matters.py"
-    spec = importlib.util.spec_from_file_location("simulator_matters", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def macro_f1(table) -> float:
@@ -44,7 +35,7 @@ def test_points_are_replicate_means_of_sklearn(tmp_path):
                             "--quiet", "--set", f"train.seed={seed}", *TINY]) == 0
         bases += ["--base", f"{label}=" + str(tmp_path / f"base{seed}")]
     out = tmp_path / "out"
-    assert load_script().main([*bases, "--data", str(target), "--fraction", "0.5", "--out", str(out), *TINY]) == 0
+    assert load_script("benchmarks/simulator_matters.py").main([*bases, "--data", str(target), "--fraction", "0.5", "--out", str(out), *TINY]) == 0
     result = json.loads((out / "matters.json").read_text())
     dataset = read_dataset(str(target))
     points = result["transfer_test"]["points"]
@@ -72,7 +63,7 @@ def test_unequal_replicates_are_refused(tmp_path, capsys):
     assert tl.cli.main(["train", "--data", str(tmp_path / "sim"), "--out", str(tmp_path / "base"), "--quiet",
                         *TINY]) == 0
     base = str(tmp_path / "base")
-    code = load_script().main(["--base", f"a={base}", "--base", f"a={base}", "--base", f"b={base}",
+    code = load_script("benchmarks/simulator_matters.py").main(["--base", f"a={base}", "--base", f"a={base}", "--base", f"b={base}",
                                "--data", str(tmp_path / "sim"), "--out", str(tmp_path / "out")])
     assert code == 2
     error = capsys.readouterr().err.strip().splitlines()

@@ -4,13 +4,13 @@ The scripts run in-process on the shared local Ray instance, with one DDP worker
 three trials run side by side (the 2-worker DDP path is covered by tests/test_worker.py).
 """
 
-import importlib.util
 import json
 import os
 
 import numpy as np
 import pytest
 
+import scripts
 from ray_fixture import ray_session  # noqa: F401  (a fixture)
 from tl.packed import pack_inputs
 from tl.sweep import tracking
@@ -22,10 +22,7 @@ FAST = ["--smoke-test", "--workers-per-trial", "1"]
 
 
 def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "sweeps", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return scripts.load_script(f"sweeps/{name}.py")
 
 
 def runs_of(client, experiment_id, **tags):
