@@ -36,7 +36,7 @@ def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--kill-every", default="20,40", help="seconds between node kills: LOW,HIGH (uniform)")
     parser.add_argument("--first-kill", type=float, default=None,
-                        help="seconds to the first kill (default: as soon as a fraction study's trial has checkpointed)")
+                        help="seconds to the first kill (default: when a fraction study's trial has checkpointed)")
     parser.add_argument("--max-kills", type=int, default=0, help="stop killing after this many (0: no limit)")
     parser.add_argument("--node-cpus", type=int, default=1, help="logical CPUs per worker node")
     parser.add_argument("--victims", type=int, default=1, choices=(1, 2),

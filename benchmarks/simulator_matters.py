@@ -120,7 +120,8 @@ def markdown(result: dict, reference: str) -> str:
             cells = [interval_text(points[label][metric]) for label in result["labels"]]
             cells += [interval_text(points[label][metric]["difference"], sign=True) for label in others]
             lines.append(f"| {kind} | {metric} | " + " | ".join(cells) + " |")
-        cells = [", ".join(f"{value:.3f}" for value in points[label]["replicates_macro_f1"]) for label in result["labels"]]
+        cells = [", ".join(f"{value:.3f}" for value in points[label]["replicates_macro_f1"])
+                 for label in result["labels"]]
         lines.append(f"| {kind} | macro_f1 per replicate | " + " | ".join(cells) + " |" + " |" * len(others))
         cells = [f"{points[label]['macro_f1_supported']:.3f}" for label in result["labels"]]
         lines.append(f"| {kind} | macro_f1, classes >= 10 objects | " + " | ".join(cells) + " |" + " |" * len(others))

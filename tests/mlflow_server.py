@@ -23,7 +23,8 @@ def free_port() -> int:
 def start_server(store_uri: str, log_path, port: int, artifacts=None, workers: int = 1,
                  timeout_s: float = 300) -> subprocess.Popen:
     """Start `mlflow server` over `store_uri` (its output appended to log_path); fail the test if it
-    exits or does not answer /health within timeout_s (a fresh SQLite store migrates first: minutes on a loaded machine)."""
+    exits or does not answer /health within timeout_s (a fresh SQLite store migrates first: minutes
+    on a loaded machine)."""
     command = [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server", "--backend-store-uri", store_uri,
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     if artifacts is not None:

@@ -15,6 +15,7 @@ from toy import make_toy_dataset
 
 TINY = ["--set", "model.gru_hidden=8", "--set", "model.metadata_hidden=4", "--set", "model.dense_hidden=8",
         "--set", "model.dense_second=8", "--set", "train.batch_size=16", "--set", "train.epochs=3"]
+SCRIPT = "sweeps/check_defaults.py"
 
 
 @pytest.mark.usefixtures("one_torch_thread")
@@ -23,7 +24,7 @@ def test_pooled_points_equal_sklearn_on_the_folds(tmp_path):
     write_dataset(make_toy_dataset(10, seed=5, classes=("SN Ia", "SN II")), str(tmp_path / "target"), name="t")
     assert tl.cli.main(["train", "--data", str(tmp_path / "base_data"), "--out", str(tmp_path / "base"),
                         "--quiet", *TINY]) == 0
-    script = load_script("sweeps/check_defaults.py")
+    script = load_script(SCRIPT)
     out = tmp_path / "check"
     assert script.main(["--base", str(tmp_path / "base"), "--data", str(tmp_path / "target"), "--fraction", "0.5",
                         "--folds", "2", "--out", str(out), *TINY]) == 0
@@ -43,6 +44,6 @@ def test_pooled_points_equal_sklearn_on_the_folds(tmp_path):
 
 
 def test_one_fold_is_refused(tmp_path, capsys):
-    assert load_script().main(["--base", "b", "--data", "d", "--fraction", "0.1", "--folds", "1",
+    assert load_script(SCRIPT).main(["--base", "b", "--data", "d", "--fraction", "0.1", "--folds", "1",
                                "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == "check_defaults: error: --folds must be >= 2, got 1"

@@ -16,6 +16,7 @@ from toy import make_toy_dataset
 
 TINY = ["--set", "model.gru_hidden=8", "--set", "model.metadata_hidden=4", "--set", "model.dense_hidden=8",
         "--set", "model.dense_second=8", "--set", "train.batch_size=16", "--set", "train.epochs=2"]
+SCRIPT = "benchmarks/simulator_matters.py"
 
 
 def macro_f1(table) -> float:
@@ -35,7 +36,7 @@ def test_points_are_replicate_means_of_sklearn(tmp_path):
                             "--quiet", "--set", f"train.seed={seed}", *TINY]) == 0
         bases += ["--base", f"{label}=" + str(tmp_path / f"base{seed}")]
     out = tmp_path / "out"
-    assert load_script("benchmarks/simulator_matters.py").main([*bases, "--data", str(target), "--fraction", "0.5", "--out", str(out), *TINY]) == 0
+    assert load_script(SCRIPT).main([*bases, "--data", str(target), "--fraction", "0.5", "--out", str(out), *TINY]) == 0
     result = json.loads((out / "matters.json").read_text())
     dataset = read_dataset(str(target))
     points = result["transfer_test"]["points"]
@@ -48,7 +49,8 @@ def test_points_are_replicate_means_of_sklearn(tmp_path):
         low, high = points[label]["macro_f1"]["ci95"]
         assert low <= points[label]["macro_f1"]["estimate"] <= high
     difference = points["b"]["macro_f1"]["difference"]
-    assert difference["estimate"] == pytest.approx(points["b"]["macro_f1"]["estimate"] - points["a"]["macro_f1"]["estimate"])
+    estimates = {label: points[label]["macro_f1"]["estimate"] for label in ("a", "b")}
+    assert difference["estimate"] == pytest.approx(estimates["b"] - estimates["a"])
     assert difference["ci95"][0] <= difference["estimate"] <= difference["ci95"][1]
     for r in (1, 2):  # replicate r of both labels: the same seeds, so the same labelled subset
         configs = [load_model_dir(str(out / f"transfer-{label}-r{r}")).config for label in ("a", "b")]
@@ -63,7 +65,7 @@ def test_unequal_replicates_are_refused(tmp_path, capsys):
     assert tl.cli.main(["train", "--data", str(tmp_path / "sim"), "--out", str(tmp_path / "base"), "--quiet",
                         *TINY]) == 0
     base = str(tmp_path / "base")
-    code = load_script("benchmarks/simulator_matters.py").main(["--base", f"a={base}", "--base", f"a={base}", "--base", f"b={base}",
+    code = load_script(SCRIPT).main(["--base", f"a={base}", "--base", f"a={base}", "--base", f"b={base}",
                                "--data", str(tmp_path / "sim"), "--out", str(tmp_path / "out")])
     assert code == 2
     error = capsys.readouterr().err.strip().splitlines()
