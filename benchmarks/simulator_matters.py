@@ -56,14 +56,12 @@ def bases_by_label(items: list[str]) -> dict[str, list[str]]:
 
 
 def zero_shot_table(base: str, dataset):
-    """The zero-shot PredictionTable of `base` on the val split (tl.experiment.zero_shot_predictions)."""
-    from tl.config import Config
+    """The zero-shot PredictionTable of `base` on the val split (tl.experiment.zero_shot_predictions,
+    with its default settings: the base's data.max_length)."""
     from tl.experiment import zero_shot_predictions
-    from tl.modeldir import load_model_dir
     from tl.stats import PredictionTable
 
-    config = Config().override({"data.max_length": load_model_dir(base).config.data.max_length})
-    _, frame = zero_shot_predictions(base, dataset, split="val", config=config)
+    _, frame = zero_shot_predictions(base, dataset, split="val")
     return PredictionTable.from_frame(frame.fillna(""), "val")
 
 
