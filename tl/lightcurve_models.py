@@ -266,33 +266,36 @@ def damped_random_walk(obj, times_rest, tau, sf_inf, rng: np.random.Generator):
 
     obj, times_rest: per observation, sorted by object then time; tau, sf_inf: per object.
     Exact update over irregular steps (Kelly et al. 2009): one step per visit number, vectorised
-    over the objects that have that many visits.
+    over the objects that have that many visits (a prefix once objects are sorted by visit count).
     """
     sigma = sf_inf / np.sqrt(2.0)
     counts = np.bincount(obj, minlength=len(tau))
     first = np.cumsum(counts) - counts
-    position = np.arange(len(obj)) - first[obj]
     step = np.diff(times_rest, prepend=times_rest[:1])
-    step[position == 0] = 0.0  # an object's first visit starts from the stationary draw
+    step[first[counts > 0]] = 0.0  # an object's first visit starts from the stationary draw
     decay = np.exp(-step / tau[obj])
     innovation = sigma[obj] * np.sqrt(1.0 - decay ** 2) * rng.standard_normal(len(obj))
-    value = sigma * rng.standard_normal(len(tau))
+    most_visits_first = np.argsort(-counts, kind="stable")
+    starts, sorted_counts = first[most_visits_first], counts[most_visits_first]
+    value = sigma[most_visits_first] * rng.standard_normal(len(tau))
     out = np.empty(len(obj))
-    by_position = np.argsort(position, kind="stable")  # visit number, then object
-    bounds = np.searchsorted(position[by_position], np.arange(int(counts.max(initial=0)) + 1))
-    for begin, end in zip(bounds[:-1], bounds[1:]):
-        rows = by_position[begin:end]
-        objects = obj[rows]
-        value[objects] = value[objects] * decay[rows] + innovation[rows]
-        out[rows] = value[objects]
+    for visit in range(int(counts.max(initial=0))):
+        active = np.searchsorted(-sorted_counts, -visit, side="left")  # objects with > visit visits
+        rows = starts[:active] + visit
+        value[:active] = value[:active] * decay[rows] + innovation[rows]
+        out[rows] = value[:active]
     return out
 
 
 def agn_absolute_magnitude(params: dict, drw_offset_mag, wavelength_rest_nm):
     """M(lambda, t) of an AGN: power-law colour plus DRW offset scaled as lambda^-0.48."""
     colour = -2.5 * (-AGN_SPECTRAL_INDEX) * np.log10(wavelength_rest_nm / REFERENCE_WAVELENGTH_NM)
-    chromatic = (wavelength_rest_nm / 400.0) ** -0.48
-    return params["mean_magnitude"] + colour + drw_offset_mag * chromatic
+    return params["mean_magnitude"] + colour + drw_offset_mag * agn_variability_scale(wavelength_rest_nm)
+
+
+def agn_variability_scale(wavelength_rest_nm):
+    """DRW amplitude at this rest wavelength relative to 400 nm (MacLeod et al. 2010: lambda^-0.48)."""
+    return (np.asarray(wavelength_rest_nm) / 400.0) ** -0.48
 
 
 def cardelli_extinction_ratio(wavelength_nm, r_v: float = 3.1):

@@ -318,15 +318,15 @@ def _agn_difference_flux(obj, t_observer, params, z, extinction, wavelength, rng
     """AGN flux minus its mean (reference-image) flux, uJy, per observation.
 
     obj, t_observer, extinction, wavelength: per observation, sorted by object then time;
-    params, z: per object.
+    params, z: per object. The difference is mean flux * (10^(-0.4 offset) - 1), the DRW offset
+    scaled to the band (lc.agn_absolute_magnitude's variable minus its mean part).
     """
     one_plus_z = 1 + z[obj]
+    rest = wavelength / one_plus_z
     offsets = lc.damped_random_walk(obj, t_observer / one_plus_z, params["tau_days"], params["sf_inf_mag"], rng)
-    to_apparent = apparent_offset(z)[obj] + extinction
-    per_obs = {key: value[obj] for key, value in params.items()}
-    variable = lc.agn_absolute_magnitude(per_obs, offsets, wavelength / one_plus_z)
-    mean = lc.agn_absolute_magnitude(per_obs, 0.0, wavelength / one_plus_z)
-    return magnitude_to_flux(variable + to_apparent) - magnitude_to_flux(mean + to_apparent)
+    mean = lc.agn_absolute_magnitude({"mean_magnitude": params["mean_magnitude"][obj]}, 0.0, rest)
+    mean_flux = magnitude_to_flux(mean + apparent_offset(z)[obj] + extinction)
+    return mean_flux * np.expm1(-0.4 * np.log(10.0) * offsets * lc.agn_variability_scale(rest))
 
 
 def _selection(observations, size, bands, bts_like, rng) -> np.ndarray:
