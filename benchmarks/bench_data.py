@@ -7,9 +7,9 @@ Kinds: simulate-ztf, simulate-ztf-bts (--bts-like --alerts-only), simulate-lsst 
 + write_dataset, as `tl simulate` does),
 ingest-plasticc, ingest-bts (tl.ingest.ingest, as `tl ingest` does). Each measurement runs in a fresh
 subprocess, so its peak resident memory (getrusage ru_maxrss) is its own and includes the interpreter
-and imports (about 0.3 GB); the simulator runs with `tl simulate`'s --workers default where the
-code has one, and the peak summed resident memory of the process and its worker processes
-(sampled every 0.2 s from /proc) is reported too. Ingest inputs of N objects are synthesised first (not timed) under --work
+and imports (about 0.3 GB); the peak summed resident memory of the process and any worker
+processes (sampled every 0.2 s from /proc) is reported too. The simulator runs with
+`--workers $TL_BENCH_WORKERS` (default 1) where the measured code has that option. Ingest inputs of N objects are synthesised first (not timed) under --work
 by replicating the real raw files of ../shared/data with new object ids: PLAsTiCC metadata rows and
 light-curve rows (id + k * 10**9), BTS catalogue rows and light-curve files (ZTFID + "_k", files
 hard-linked). Objects per second counts source objects (raw rows in, before the taxonomy's drops);
@@ -130,11 +130,14 @@ class TreeMemory:
         self._thread.join()
 
 
-def simulator_workers(n: int) -> dict:
-    """`tl simulate`'s --workers default as a keyword, where the measured code has workers."""
+def simulator_workers() -> dict:
+    """--workers as a keyword (from $TL_BENCH_WORKERS), where the measured code has workers."""
+    import inspect
+
     import tl.simulate
 
-    return {"workers": tl.simulate.default_workers(n)} if hasattr(tl.simulate, "default_workers") else {}
+    workers = int(os.environ.get("TL_BENCH_WORKERS", "1"))
+    return {"workers": workers} if "workers" in inspect.signature(tl.simulate.simulate).parameters else {}
 
 
 def measure(kind: str, n: int, src: str | None, work: str) -> dict:
@@ -153,7 +156,7 @@ def _measure(kind: str, n: int, src: str | None, work: str) -> dict:
         from tl.simulate import simulate
 
         bts = kind == "simulate-ztf-bts"
-        workers = simulator_workers(n)
+        workers = simulator_workers()
         dataset = simulate(kind.split("-")[1], n, seed=0, bts_like=bts, alerts_only=bts, **workers)
         simulated = time.perf_counter()
         dataset = write_dataset(dataset, out, **dataset.meta)

@@ -14,7 +14,7 @@ selected are rejected before they are observed, which changes no selected object
 
 Work is split into `shards` (per-shard seeds derived from `seed`), each into jobs of at most
 JOB_OBJECTS objects of one light-curve model with their own seeds; shards run in this process
-(their jobs in --workers processes) or as Ray tasks with --ray/--address. The output depends only
+(their jobs in --workers processes, default 1) or as Ray tasks with --ray/--address. The output depends only
 on (seed, shards, settings).
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import functools
 import multiprocessing
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -56,7 +55,6 @@ REASON_SEASON = "not selected: out of season whenever bright enough to be detect
 # Jobs of at most this many selected objects: enough to amortise a job's start, small enough to
 # share the work between processes evenly (the output depends on it: keep it fixed).
 JOB_OBJECTS = 2500
-PARALLEL_MIN_OBJECTS = 5000  # below, starting worker processes costs more than it saves
 REASONS = {1: REASON_DETECTIONS, 2: REASON_PEAK, 3: REASON_FAINT, 4: REASON_SEASON}  # by reason code
 # The DRW offset is N(0, sigma^2) at every visit: P(beyond 8 sigma at any of <= 1000 visits) < 1e-12
 AGN_VARIABILITY_SIGMAS = 8.0
@@ -527,12 +525,6 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
     return Dataset(objects, observations.reset_index(drop=True), meta)
 
 
-def default_workers(n: int) -> int:
-    """`tl simulate`'s --workers default: every CPU this process may use, from PARALLEL_MIN_OBJECTS on."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cpus if n >= PARALLEL_MIN_OBJECTS else 1
-
-
 def _process_pool(workers: int) -> ProcessPoolExecutor:
     """Fresh worker processes (forkserver, else spawn: never a fork of this process, whose threads,
     Ray's among them, a fork would copy mid-state), given the cosmology grid so that none imports astropy."""
@@ -574,9 +566,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="balanced (default), bts (BTS observed fractions), or 'SN Ia=2,SN II=1,...'")
     parser.add_argument("--shards", type=int, default=1,
                         help="split the work into K seed-derived shards (output depends on K)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="processes for the in-process shards (default: every CPU from "
-                             f"{PARALLEL_MIN_OBJECTS} objects on; the output does not depend on it)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes for the in-process shards' jobs (default 1; more pays only on "
+                             "idle CPUs; the output does not depend on it)")
     parser.add_argument("--ray", action="store_true", help="run the shards as Ray tasks (local Ray)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar (shown on a terminal)")
     parser.add_argument("--address", default=None, help="Ray cluster address for the shards (implies --ray)")
@@ -587,7 +579,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     dataset = simulate(args.survey, args.n, args.seed, bts_like=args.bts_like,
                        alerts_only=args.alerts_only, class_mix=args.class_mix, shards=args.shards,
-                       workers=default_workers(args.n) if args.workers is None else args.workers,
+                       workers=args.workers,
                        use_ray=args.ray, address=args.address, progress=sys.stderr.isatty() and not args.quiet)
     dataset = write_dataset(dataset, args.out, **dataset.meta)
     total = sum(dataset.meta["generated"].values())
