@@ -142,9 +142,12 @@ def simulator_workers() -> dict:
 
 def measure(kind: str, n: int, src: str | None, work: str) -> dict:
     """Run one kind once in this process; returns seconds, counts and peak memory."""
+    cpu_before = time.process_time()
     with TreeMemory() as memory:
         row = _measure(kind, n, src, work)
-    return {**row, "peak_tree_rss_mib": max(memory.peak, row["peak_rss_mib"])}
+    # CPU seconds of this process (imports excluded): on a loaded machine a steadier measure than the wall time
+    return {**row, "peak_tree_rss_mib": max(memory.peak, row["peak_rss_mib"]),
+            "cpu_seconds": time.process_time() - cpu_before}
 
 
 def _measure(kind: str, n: int, src: str | None, work: str) -> dict:
@@ -224,7 +227,7 @@ def main() -> int:
         parser.error(f"--kinds: unknown {unknown[0]!r} (known: {', '.join(KINDS)})")
     work = args.work or tempfile.mkdtemp(prefix="tl-bench-data-")
     rows = []
-    print(f"{'kind':<16} {'n':>7} {'kept':>7} {'seconds':>8} {'objects/s':>10} {'peak MiB':>9} "
+    print(f"{'kind':<16} {'n':>7} {'kept':>7} {'seconds':>8} {'CPU s':>7} {'objects/s':>10} {'peak MiB':>9} "
           f"{'tree MiB':>9} {'load':>5}")
     try:
         for n in [int(size) for size in args.sizes.split(",")]:
@@ -237,7 +240,7 @@ def main() -> int:
                 for code in (args.code.split(",") if args.code else [None]):
                     row = run_child(kind, n, src, work, code)
                     rows.append(row)
-                    print(f"{kind:<16} {n:>7} {row['objects_kept']:>7} {row['seconds']:>8.1f} "
+                    print(f"{kind:<16} {n:>7} {row['objects_kept']:>7} {row['seconds']:>8.1f} {row['cpu_seconds']:>7.1f} "
                           f"{row['objects_per_second']:>10.0f} {row['peak_rss_mib']:>9.0f} "
                           f"{row['peak_tree_rss_mib']:>9.0f} "
                           f"{row['load_average_before']:>5.1f} {row['code']}", flush=True)
