@@ -329,7 +329,7 @@ def _agn_difference_flux(obj, t_observer, params, z, extinction, wavelength, rng
 
 def _selection(observations, size, bands, bts_like, rng) -> np.ndarray:
     """Reason code per object: 0 selected, 1 too few detections, 2 not in BTS at its observed
-    peak (3, too faint to observe, is set by the caller)."""
+    peak (3 and 4, not observed, are set by the caller)."""
     detected = observations[observations["detected"]]
     n_detections = np.bincount(detected["obj"], minlength=size)
     reason = np.where(n_detections >= MIN_DETECTIONS, 0, 1)
