@@ -7,7 +7,9 @@ Kinds: simulate-ztf, simulate-ztf-bts (--bts-like --alerts-only), simulate-lsst 
 + write_dataset, as `tl simulate` does),
 ingest-plasticc, ingest-bts (tl.ingest.ingest, as `tl ingest` does). Each measurement runs in a fresh
 subprocess, so its peak resident memory (getrusage ru_maxrss) is its own and includes the interpreter
-and imports (about 0.3 GB). Ingest inputs of N objects are synthesised first (not timed) under --work
+and imports (about 0.3 GB); the peak summed resident memory of the process and any worker
+processes (sampled every 0.2 s from /proc) is reported too. The simulator runs with
+`--workers $TL_BENCH_WORKERS` (default 1) where the measured code has that option. Ingest inputs of N objects are synthesised first (not timed) under --work
 by replicating the real raw files of ../shared/data with new object ids: PLAsTiCC metadata rows and
 light-curve rows (id + k * 10**9), BTS catalogue rows and light-curve files (ZTFID + "_k", files
 hard-linked). Objects per second counts source objects (raw rows in, before the taxonomy's drops);
@@ -30,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -89,8 +92,65 @@ def synthesise_bts(src: str, n: int, out: str) -> str:
 
 # ------------------------------------------------------------------ one measurement (child process)
 
+def tree_rss_mib(root: int) -> float:
+    """Resident memory (MiB) of process `root` and all its descendants, from /proc."""
+    parents, rss = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as stream:
+                    fields = dict(line.split(":", 1) for line in stream if ":" in line)
+            except OSError:  # exited meanwhile
+                continue
+            parents[int(entry)] = int(fields["PPid"])
+            rss[int(entry)] = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+    tree, frontier = {root}, [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier and pid not in tree]
+        tree.update(children)
+        frontier = children
+    return sum(rss.get(pid, 0.0) for pid in tree)
+
+
+class TreeMemory:
+    """Peak of tree_rss_mib(this process), sampled every 0.2 s in a thread while in the `with` block."""
+
+    def __enter__(self):
+        self.peak, self._stop = 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, tree_rss_mib(os.getpid()))
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def simulator_workers() -> dict:
+    """--workers as a keyword (from $TL_BENCH_WORKERS), where the measured code has workers."""
+    import inspect
+
+    import tl.simulate
+
+    workers = int(os.environ.get("TL_BENCH_WORKERS", "1"))
+    return {"workers": workers} if "workers" in inspect.signature(tl.simulate.simulate).parameters else {}
+
+
 def measure(kind: str, n: int, src: str | None, work: str) -> dict:
     """Run one kind once in this process; returns seconds, counts and peak memory."""
+    cpu_before = time.process_time()
+    with TreeMemory() as memory:
+        row = _measure(kind, n, src, work)
+    # CPU seconds of this process (imports excluded): on a loaded machine a steadier measure than the wall time
+    return {**row, "peak_tree_rss_mib": max(memory.peak, row["peak_rss_mib"]),
+            "cpu_seconds": time.process_time() - cpu_before}
+
+
+def _measure(kind: str, n: int, src: str | None, work: str) -> dict:
     from tl.data import write_dataset
 
     out = os.path.join(work, f"out-{kind}-{n}")
@@ -99,11 +159,13 @@ def measure(kind: str, n: int, src: str | None, work: str) -> dict:
         from tl.simulate import simulate
 
         bts = kind == "simulate-ztf-bts"
-        dataset = simulate(kind.split("-")[1], n, seed=0, bts_like=bts, alerts_only=bts)
+        workers = simulator_workers()
+        dataset = simulate(kind.split("-")[1], n, seed=0, bts_like=bts, alerts_only=bts, **workers)
         simulated = time.perf_counter()
         dataset = write_dataset(dataset, out, **dataset.meta)
         source_objects = sum(dataset.meta["generated"].values())  # before the survey's selection
-        phases = {"simulate_seconds": simulated - start, "write_seconds": time.perf_counter() - simulated}
+        phases = {"simulate_seconds": simulated - start, "write_seconds": time.perf_counter() - simulated,
+                  "workers": workers.get("workers", 1)}
     else:
         from tl.ingest import ingest
 
@@ -165,7 +227,8 @@ def main() -> int:
         parser.error(f"--kinds: unknown {unknown[0]!r} (known: {', '.join(KINDS)})")
     work = args.work or tempfile.mkdtemp(prefix="tl-bench-data-")
     rows = []
-    print(f"{'kind':<16} {'n':>7} {'kept':>7} {'seconds':>8} {'objects/s':>10} {'peak MiB':>9} {'load':>5}")
+    print(f"{'kind':<16} {'n':>7} {'kept':>7} {'seconds':>8} {'CPU s':>7} {'objects/s':>10} {'peak MiB':>9} "
+          f"{'tree MiB':>9} {'load':>5}")
     try:
         for n in [int(size) for size in args.sizes.split(",")]:
             for kind in kinds:
@@ -177,8 +240,9 @@ def main() -> int:
                 for code in (args.code.split(",") if args.code else [None]):
                     row = run_child(kind, n, src, work, code)
                     rows.append(row)
-                    print(f"{kind:<16} {n:>7} {row['objects_kept']:>7} {row['seconds']:>8.1f} "
+                    print(f"{kind:<16} {n:>7} {row['objects_kept']:>7} {row['seconds']:>8.1f} {row['cpu_seconds']:>7.1f} "
                           f"{row['objects_per_second']:>10.0f} {row['peak_rss_mib']:>9.0f} "
+                          f"{row['peak_tree_rss_mib']:>9.0f} "
                           f"{row['load_average_before']:>5.1f} {row['code']}", flush=True)
                     shutil.rmtree(os.path.join(work, f"out-{kind}-{n}"), ignore_errors=True)
                 for path in (src, os.path.join(work, f"out-{kind}-{n}")):

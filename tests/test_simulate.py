@@ -16,8 +16,8 @@ from tl.cli import main
 from tl.data import read_dataset, validate, write_dataset
 from tl.errors import TLError
 from tl.bts_selection import FAINTEST_MAGNITUDE
-from tl.simulate import (MIN_DETECTIONS, REASON_PEAK, class_quotas,
-                         observed_magnitude, parse_class_mix, simulate)
+from tl.simulate import (JOB_OBJECTS, MIN_DETECTIONS, REASON_PEAK, class_quotas,
+                         observed_magnitude, parse_class_mix, shard_jobs, simulate)
 from tl.surveys import LSST, ZTF, flux_error, schedule_visits, survey_model
 from tl.taxonomy import CLASSES
 
@@ -193,6 +193,23 @@ def test_single_process_path_does_not_import_ray():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_worker_processes_give_the_in_process_output():
+    local = simulate("lsst", 60, seed=6, shards=2)
+    pooled = simulate("lsst", 60, seed=6, shards=2, workers=2)
+    pd.testing.assert_frame_equal(local.objects, pooled.objects)
+    pd.testing.assert_frame_equal(local.observations, pooled.observations)
+    assert local.meta == pooled.meta
+
+
+def test_large_quotas_are_split_into_jobs_with_their_own_seeds():
+    jobs = shard_jobs({"SN Ia": 2 * JOB_OBJECTS + 1, "KN": 3}, seed=1, shard=0)
+    sizes = [quota for _, model, quota, _ in jobs if model == "SN Ia"]
+    assert len(sizes) == 3 and sum(sizes) == 2 * JOB_OBJECTS + 1 and max(sizes) - min(sizes) <= 1
+    assert [(model, quota) for _, model, quota, _ in jobs][-1] == ("KN", 3)
+    states = {tuple(job[3].generate_state(2)) for job in jobs}
+    assert len(states) == len(jobs)
+
+
 @pytest.mark.slow
 def test_ray_shards_equal_in_process_shards(ray_session):
     local = simulate("ztf", 21, seed=4, shards=3)
@@ -201,19 +218,20 @@ def test_ray_shards_equal_in_process_shards(ray_session):
     pd.testing.assert_frame_equal(local.observations, on_ray.observations)
 
 
-def test_objects_skipped_as_too_faint_would_never_have_been_selected(monkeypatch):
+def test_objects_skipped_before_observing_would_never_have_been_selected(monkeypatch):
     # observe everything, and check no selected object is one the shortcut would have skipped
     import tl.simulate as simulate_module
 
     could_pass, skipped = simulate_module._could_pass, {}
 
     def observe_all(*args):
-        skipped["mask"] = ~could_pass(*args)
-        return np.ones_like(skipped["mask"])
+        skipped["mask"] = could_pass(*args) != 0
+        return np.zeros(len(skipped["mask"]), dtype=int)
 
     monkeypatch.setattr(simulate_module, "_could_pass", observe_all)
-    for label, bts_like in (("SN Ia", True), ("SN II", False), ("KN", False)):
-        _, _, reason = simulate_module.simulate_batch(
-            label, 2000, ZTF, ZTF.bands[:2] if bts_like else ZTF.bands, np.random.default_rng(0), bts_like)
+    for label, survey, bts_like in (("SN Ia", ZTF, True), ("SN II", ZTF, False), ("KN", ZTF, False),
+                                    ("AGN", ZTF, True), ("SN Ibc", LSST, False), ("KN", LSST, False)):
+        bands = survey.bands[:2] if bts_like else survey.bands
+        _, _, reason = simulate_module.simulate_batch(label, 2000, survey, bands, np.random.default_rng(0), bts_like)
         assert skipped["mask"].mean() > 0.2  # the shortcut matters
         assert not np.any((reason == 0) & skipped["mask"])

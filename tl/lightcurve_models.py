@@ -181,15 +181,26 @@ def luminosity_shape(t, rise, fade, tail_fraction, tail_half_life, plateau_end):
     """s(t): peak 1 at t=0, s(-rise) = s(fade) = 1/2. All arguments broadcast (days, rest frame)."""
     t = np.asarray(t, dtype=float)
     before = np.exp2(-((np.minimum(t, 0.0) / rise) ** 2))
-    # fast component's half-life chosen so that s(fade) = 1/2 exactly (tail_fraction < 1/2)
-    tail_at_fade = tail_fraction * np.exp2(-fade / tail_half_life)
-    fast_half_life = -fade / np.log2((0.5 - tail_at_fade) / (1.0 - tail_fraction))
+    fast_half_life = fast_component_half_life(fade, tail_fraction, tail_half_life)
     after_t = np.maximum(t, 0.0)
     after = ((1.0 - tail_fraction) * np.exp2(-after_t / fast_half_life)
              + tail_fraction * np.exp2(-after_t / tail_half_life))
     # end of a hydrogen plateau: a drop by ~90% over ~10 days
     drop = 0.1 + 0.9 / (1.0 + np.exp(np.clip((after_t - plateau_end) / 4.0, -50, 50)))
     return np.where(t < 0, before, after * drop)
+
+
+def fast_component_half_life(fade, tail_fraction, tail_half_life):
+    """Half-life of the fast post-peak component, chosen so that s(fade) = 1/2 exactly (tail_fraction < 1/2)."""
+    tail_at_fade = tail_fraction * np.exp2(-fade / tail_half_life)
+    return -fade / np.log2((0.5 - tail_at_fade) / (1.0 - tail_fraction))
+
+
+def temperature_range(model: ClassModel, temperature_peak):
+    """(coolest, hottest) temperature that temperature() reaches at any time."""
+    hottest_before = temperature_peak * (1.0 + 2.0 * model.pre_peak_heating)
+    return (np.minimum(temperature_peak, model.temperature_late_k),
+            np.maximum(hottest_before, model.temperature_late_k))
 
 
 def temperature(t, model: ClassModel, temperature_peak, rise):
@@ -222,13 +233,24 @@ def uv_suppression(wavelength_nm, model: ClassModel):
 def transient_absolute_magnitude(label: str, params: dict, t_rest, wavelength_rest_nm):
     """M(lambda, t) for per-observation arrays (params already indexed per observation)."""
     model = MODELS[label]
+    return (steady_magnitude(model, params, wavelength_rest_nm)
+            + changing_magnitude(model, params, t_rest, wavelength_rest_nm))
+
+
+def steady_magnitude(model: ClassModel, params: dict, wavelength_rest_nm):
+    """The part of M(lambda, t) that does not change with time: M_peak, UV suppression, host extinction."""
+    host_extinction = 0.0
+    if model.host_ebv_mean > 0:  # else draw_parameters gave host_ebv = 0: skip the table look-ups
+        host_extinction = 3.1 * params["host_ebv"] * tabulated_extinction_ratio(wavelength_rest_nm)
+    return params["peak_magnitude"] + uv_suppression(wavelength_rest_nm, model) + host_extinction
+
+
+def changing_magnitude(model: ClassModel, params: dict, t_rest, wavelength_rest_nm):
+    """The part of M(lambda, t) that changes with time: -2.5 log10 s(t) + the colour at T(t)."""
     shape = luminosity_shape(t_rest, params["rise_days"], params["fade_days"], model.tail_fraction,
                              model.tail_half_life_days, params["plateau_end_days"])
     temp = temperature(t_rest, model, params["temperature_peak_k"], params["rise_days"])
-    host_extinction = 3.1 * params["host_ebv"] * tabulated_extinction_ratio(wavelength_rest_nm)
-    return (params["peak_magnitude"] - 2.5 * np.log10(np.maximum(shape, 1e-30))
-            + blackbody_colour(wavelength_rest_nm, temp) + uv_suppression(wavelength_rest_nm, model)
-            + host_extinction)
+    return -2.5 * np.log10(np.maximum(shape, 1e-30)) + blackbody_colour(wavelength_rest_nm, temp)
 
 
 def draw_agn_parameters(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -239,31 +261,41 @@ def draw_agn_parameters(n: int, rng: np.random.Generator) -> dict[str, np.ndarra
     }
 
 
-def damped_random_walk(times_rest, tau, sf_inf, rng: np.random.Generator):
-    """Magnitude offsets of a DRW (zero mean, variance sf_inf^2 / 2) at sorted `times_rest`.
+def damped_random_walk(obj, times_rest, tau, sf_inf, rng: np.random.Generator):
+    """Magnitude offsets of a DRW (zero mean, variance sf_inf^2 / 2), one per observation.
 
-    times_rest: (n_objects, n_times), NaN-padded at the end; tau, sf_inf: (n_objects,).
-    Exact update over irregular steps (Kelly et al. 2009), vectorised over objects.
+    obj, times_rest: per observation, sorted by object then time; tau, sf_inf: per object.
+    Exact update over irregular steps (Kelly et al. 2009): one step per visit number, vectorised
+    over the objects that have that many visits (a prefix once objects are sorted by visit count).
     """
-    n_objects, n_times = times_rest.shape
     sigma = sf_inf / np.sqrt(2.0)
-    out = np.full((n_objects, n_times), np.nan)
-    value = sigma * rng.standard_normal(n_objects)
-    previous = times_rest[:, 0]
-    for j in range(n_times):  # loop over time steps; vectorised over objects
-        dt = np.nan_to_num(times_rest[:, j] - previous, nan=0.0)
-        decay = np.exp(-dt / tau)
-        value = value * decay + sigma * np.sqrt(1.0 - decay ** 2) * rng.standard_normal(n_objects)
-        out[:, j] = value
-        previous = np.where(np.isnan(times_rest[:, j]), previous, times_rest[:, j])
+    counts = np.bincount(obj, minlength=len(tau))
+    first = np.cumsum(counts) - counts
+    step = np.diff(times_rest, prepend=times_rest[:1])
+    step[first[counts > 0]] = 0.0  # an object's first visit starts from the stationary draw
+    decay = np.exp(-step / tau[obj])
+    innovation = sigma[obj] * np.sqrt(1.0 - decay ** 2) * rng.standard_normal(len(obj))
+    most_visits_first = np.argsort(-counts, kind="stable")
+    starts, sorted_counts = first[most_visits_first], counts[most_visits_first]
+    value = sigma[most_visits_first] * rng.standard_normal(len(tau))
+    out = np.empty(len(obj))
+    for visit in range(int(counts.max(initial=0))):
+        active = np.searchsorted(-sorted_counts, -visit, side="left")  # objects with > visit visits
+        rows = starts[:active] + visit
+        value[:active] = value[:active] * decay[rows] + innovation[rows]
+        out[rows] = value[:active]
     return out
 
 
 def agn_absolute_magnitude(params: dict, drw_offset_mag, wavelength_rest_nm):
     """M(lambda, t) of an AGN: power-law colour plus DRW offset scaled as lambda^-0.48."""
     colour = -2.5 * (-AGN_SPECTRAL_INDEX) * np.log10(wavelength_rest_nm / REFERENCE_WAVELENGTH_NM)
-    chromatic = (wavelength_rest_nm / 400.0) ** -0.48
-    return params["mean_magnitude"] + colour + drw_offset_mag * chromatic
+    return params["mean_magnitude"] + colour + drw_offset_mag * agn_variability_scale(wavelength_rest_nm)
+
+
+def agn_variability_scale(wavelength_rest_nm):
+    """DRW amplitude at this rest wavelength relative to 400 nm (MacLeod et al. 2010: lambda^-0.48)."""
+    return (np.asarray(wavelength_rest_nm) / 400.0) ** -0.48
 
 
 def cardelli_extinction_ratio(wavelength_nm, r_v: float = 3.1):

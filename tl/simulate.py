@@ -8,18 +8,24 @@ and Milky-Way extinction (Cardelli et al. 1989, R_V = 3.1). Kept only if selecte
 would: >= 2 detections (flux / err >= the survey's detection_snr: 5, or ZTF's alert threshold);
 with --bts-like also the BTS selection on the observed g/r peak (tl/bts_selection.py: complete to
 18.5 mag, a falling completeness to 19 mag). `n` counts kept objects; every generated object that
-was not selected is counted by reason in dataset.json["dropped"].
+was not selected is counted by reason in dataset.json["dropped"]. Objects that provably (to
+< 1e-12 for AGN variability) or by a margin (the sampled model peak against faint_limit) cannot be
+selected are rejected before they are observed, which changes no selected object.
 
-Work is split into `shards` (per-shard seeds derived from `seed`); shards run in this process,
-or as Ray tasks with --ray/--address. The output depends only on (seed, shards, settings).
+Work is split into `shards` (per-shard seeds derived from `seed`), each into jobs of at most
+JOB_OBJECTS objects of one light-curve model with their own seeds; shards run in this process
+(their jobs in --workers processes, default 1) or as Ray tasks with --ray/--address. The output depends only
+on (seed, shards, settings).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -45,6 +51,13 @@ BTS_CLASS_MIX = {"SN Ia": 0.74, "SN II": 0.19, "SN Ibc": 0.057, "SLSN": 0.016, "
 REASON_DETECTIONS = f"not selected: fewer than {MIN_DETECTIONS} detections"
 REASON_PEAK = "not selected: not classified by BTS at its observed g/r peak (bts-like)"
 REASON_FAINT = "not selected: model peak too faint to be detected (not observed)"
+REASON_SEASON = "not selected: out of season whenever bright enough to be detected (not observed)"
+# Jobs of at most this many selected objects: enough to amortise a job's start, small enough to
+# share the work between processes evenly (the output depends on it: keep it fixed).
+JOB_OBJECTS = 2500
+REASONS = {1: REASON_DETECTIONS, 2: REASON_PEAK, 3: REASON_FAINT, 4: REASON_SEASON}  # by reason code
+# The DRW offset is N(0, sigma^2) at every visit: P(beyond 8 sigma at any of <= 1000 visits) < 1e-12
+AGN_VARIABILITY_SIGMAS = 8.0
 
 
 def parse_class_mix(text: str | None) -> dict[str, float]:
@@ -86,13 +99,22 @@ def largest_remainders(n: int, mix: dict[str, float]) -> dict[str, int]:
     return counts
 
 
-@functools.lru_cache(maxsize=1)
+_COSMOLOGY_GRID: list = []  # computed once per process (importing astropy takes seconds)
+
+
 def cosmology_grid():
     """Planck18 on a redshift grid: z, distance modulus, dV/dz (comoving, per steradian)."""
-    from astropy.cosmology import Planck18
+    if not _COSMOLOGY_GRID:
+        from astropy.cosmology import Planck18
 
-    z = np.geomspace(REDSHIFT_MIN, REDSHIFT_CAP, 3000)
-    return z, Planck18.distmod(z).value, Planck18.differential_comoving_volume(z).value
+        z = np.geomspace(REDSHIFT_MIN, REDSHIFT_CAP, 3000)
+        install_cosmology_grid((z, Planck18.distmod(z).value, Planck18.differential_comoving_volume(z).value))
+    return _COSMOLOGY_GRID[0]
+
+
+def install_cosmology_grid(grid) -> None:
+    """Use `grid` (another process's cosmology_grid()) in this process."""
+    _COSMOLOGY_GRID[:] = [grid]
 
 
 def distance_modulus(z):
@@ -155,26 +177,30 @@ def simulate_batch(label, size, survey, bands, rng, bts_like):
     else:
         params = lc.draw_parameters(label, size, rng)
     first, n_nights, t_zero = _observation_window(label, params, z, survey, rng)
+    season_offset = rng.integers(0, 365, size)  # each field's season phase (surveys.observed_nights)
+    window = (first, n_nights, t_zero, season_offset)
     band_wavelength = np.array([BAND_BY_NAME[b].wavelength_nm for b in bands])
-    visible = _could_pass(label, params, z, mwebv, band_wavelength, survey, bts_like)
+    rest = band_wavelength[None, :] / (1 + z[:, None])  # (object, band) rest-frame wavelength
+    mw_extinction = 3.1 * mwebv[:, None] * lc.cardelli_extinction_ratio(band_wavelength)[None, :]
+    reason_unseen = _could_pass(label, params, z, rest, mw_extinction, survey, bts_like, window)
+    visible = reason_unseen == 0
     candidates = np.flatnonzero(visible)  # only these are observed: the rest cannot be selected
-    obj, mjd, band, limit = schedule_visits(survey, bands, first[candidates], n_nights[candidates], rng)
+    obj, mjd, band, limit = schedule_visits(survey, bands, first[candidates], n_nights[candidates], rng,
+                                            season_offset[candidates])
     obj = candidates[obj]
-    wavelength = band_wavelength[band]
-    extinction = 3.1 * mwebv[obj] * lc.cardelli_extinction_ratio(band_wavelength)[band]
     if label == "AGN":
-        true_flux = _agn_difference_flux(obj, mjd - t_zero[obj], params, z, extinction, wavelength, rng)
+        true_flux = _agn_difference_flux(obj, mjd - t_zero[obj], params, z, mw_extinction[obj, band],
+                                         band_wavelength[band], rng)
     else:
-        per_obs = {key: value[obj] for key, value in params.items()}
-        true_flux = magnitude_to_flux(observed_magnitude(
-            label, per_obs, z[obj], mjd - t_zero[obj], wavelength) + extinction)
+        true_flux = magnitude_to_flux(_transient_magnitude(lc.MODELS[label], params, z, rest, mw_extinction,
+                                                           candidates, obj, band, mjd - t_zero[obj]))
     flux_err = flux_error(true_flux, limit, survey)
     flux = true_flux + flux_err * rng.standard_normal(len(true_flux))
     observations = pd.DataFrame({"obj": obj, "mjd": mjd, "band": band, "flux": flux, "flux_err": flux_err,
                                  "detected": flux / flux_err >= survey.detection_snr})
     objects = pd.DataFrame({"redshift": z, "mwebv": mwebv})
     reason = _selection(observations, size, bands, bts_like, rng)
-    reason[~visible] = 3
+    reason[~visible] = reason_unseen[~visible]
     return objects, observations, reason
 
 
@@ -186,20 +212,88 @@ def faint_limit(survey: SurveyModel, bts_like: bool) -> float:
     return max(survey.depth.values()) + 2 * survey.depth_scatter + 0.5
 
 
-def _could_pass(label, params, z, mwebv, band_wavelength, survey, bts_like) -> np.ndarray:
-    """Objects whose noise-free brightest magnitude (over the bands, at -2 rise, -rise, peak and
-    +fade) is brighter than faint_limit; AGN are always observed (their variability decides)."""
+def _transient_magnitude(model, params, z, rest, mw_extinction, candidates, obj, band, t_observer):
+    """observed_magnitude + Milky-Way extinction per observation (obj, band, t_observer), its
+    time-independent part computed once per observed object and band."""
+    steady = np.empty_like(rest)
+    steady[candidates] = _steady_magnitude(model, {key: value[candidates] for key, value in params.items()},
+                                           z[candidates], rest[candidates], mw_extinction[candidates])
+    per_obs = {key: value[obj] for key, value in params.items()}
+    return steady[obj, band] + lc.changing_magnitude(model, per_obs, t_observer / (1 + z[obj]), rest[obj, band])
+
+
+def _could_pass(label, params, z, rest, mw_extinction, survey, bts_like, window) -> np.ndarray:
+    """Per object: 0 if it could be selected, else why it cannot (3: too faint, 4: out of season
+    whenever bright enough); only objects with 0 are observed. rest, mw_extinction: (object, band)
+    rest-frame wavelength and Milky-Way extinction; window: (first night, n nights, peak MJD,
+    season offset) per object."""
+    limit = faint_limit(survey, bts_like)
     if label == "AGN":
-        return np.ones(len(z), dtype=bool)
-    n, n_bands = len(z), len(band_wavelength)
-    brightest = np.full(n, np.inf)
-    extinction = 3.1 * mwebv[:, None] * lc.cardelli_extinction_ratio(band_wavelength)[None, :]
-    for t_rest in (-2 * params["rise_days"], -params["rise_days"], 0 * z, params["fade_days"]):
-        per_band = {key: np.repeat(value, n_bands) for key, value in params.items()}
-        magnitude = observed_magnitude(label, per_band, np.repeat(z, n_bands),
-                                       np.repeat(t_rest * (1 + z), n_bands), np.tile(band_wavelength, n))
-        brightest = np.minimum(brightest, (magnitude.reshape(n, n_bands) + extinction).min(axis=1))
-    return brightest < faint_limit(survey, bts_like)
+        return np.where(_agn_brightest_difference(params, z, rest, mw_extinction) < limit, 0, 3)
+    model = lc.MODELS[label]
+    steady = _steady_magnitude(model, params, z, rest, mw_extinction)
+    coolest, hottest = lc.temperature_range(model, params["temperature_peak_k"])
+    # the bluest colour the object reaches: blackbody colours are monotonic in temperature
+    colour = np.minimum(lc.blackbody_colour(rest, coolest[:, None]), lc.blackbody_colour(rest, hottest[:, None]))
+    brightest_possible = steady + colour  # a lower bound on the magnitude at any time
+    bright = brightest_possible.min(axis=1) < limit  # the sampled check below can only agree where not
+    sampled = {key: value[bright] for key, value in params.items()}
+    bright[bright] = _brightest_sampled(model, sampled, rest[bright], steady[bright]) < limit
+    in_season = _bright_in_season(model, params, z, brightest_possible.min(axis=1), limit, survey, window)
+    return np.where(bright, np.where(in_season, 0, 4), 3)
+
+
+def _steady_magnitude(model, params, z, rest, mw_extinction) -> np.ndarray:
+    """(n, n_bands) time-independent part of observed_magnitude + Milky-Way extinction: peak
+    magnitude, UV suppression, host extinction, distance modulus and K-correction."""
+    per_band = {key: value[:, None] for key, value in params.items()}
+    return lc.steady_magnitude(model, per_band, rest) + apparent_offset(z)[:, None] + mw_extinction
+
+
+def _brightest_sampled(model, params, rest, steady) -> np.ndarray:
+    """Noise-free brightest magnitude over the bands (observed_magnitude + Milky-Way extinction),
+    at -2 rise, -rise, peak and +fade (rest frame)."""
+    brightest = np.full(len(steady), np.inf)
+    rise = params["rise_days"]
+    for t_rest in (-2 * rise, -rise, 0 * rise, params["fade_days"]):
+        per_band = {key: value[:, None] for key, value in params.items()}
+        magnitude = steady + lc.changing_magnitude(model, per_band, t_rest[:, None], rest)
+        brightest = np.minimum(brightest, magnitude.min(axis=1))
+    return brightest
+
+
+def _agn_brightest_difference(params, z, rest, mw_extinction) -> np.ndarray:
+    """Magnitude of the largest difference flux an AGN can reach, over the bands: its damped
+    random walk at AGN_VARIABILITY_SIGMAS standard deviations brighter than the mean."""
+    to_apparent = apparent_offset(z)[:, None] + mw_extinction
+    per_band = {"mean_magnitude": params["mean_magnitude"][:, None]}
+    swing = -AGN_VARIABILITY_SIGMAS * params["sf_inf_mag"][:, None] / np.sqrt(2.0)
+    mean = magnitude_to_flux(lc.agn_absolute_magnitude(per_band, 0.0, rest) + to_apparent)
+    bright = magnitude_to_flux(lc.agn_absolute_magnitude(per_band, swing, rest) + to_apparent)
+    return (AB_ZERO_POINT - 2.5 * np.log10(bright - mean)).min(axis=1)
+
+
+def _bright_in_season(model, params, z, brightest_possible, limit, survey, window) -> np.ndarray:
+    """False where every night on which the object could be brighter than `limit` falls outside
+    its field's season. Exact bounds: magnitude >= brightest_possible (the bluest colour at peak
+    luminosity) - 2.5 log10 s(t), and s(t) <= 2^-(t/rise)^2 before peak, <= 2^(-t / the longer
+    half-life) after (the plateau drop only lowers it)."""
+    first, n_nights, t_zero, season_offset = window
+    # s(t) must exceed 10^(-0.4 (limit - brightest)); halvings = log2 of its inverse
+    halvings = 0.4 * np.log2(10.0) * (limit - brightest_possible)
+    longest = np.maximum(lc.fast_component_half_life(params["fade_days"], model.tail_fraction,
+                                                     model.tail_half_life_days), model.tail_half_life_days)
+    depth = np.maximum(halvings, 0.0)
+    start = t_zero - params["rise_days"] * np.sqrt(depth) * (1 + z)
+    end = t_zero + longest * depth * (1 + z)
+    # a night's visits fall in [night, night + 1): nights floor(start) - 1 .. floor(end), in the window
+    last = first + n_nights - 1
+    night_from = np.clip(np.floor(start) - 1, first, last).astype(int) - first
+    night_to = np.clip(np.floor(end), first, last).astype(int) - first
+    overlaps = (halvings > 0) & (np.floor(end) >= first) & (np.floor(start) - 1 <= last)
+    day = (first - season_offset + night_from) % 365  # as surveys.observed_nights counts it
+    next_in_season = np.where(day < survey.season_days, 0, 365 - day)
+    return overlaps & (night_from + next_in_season <= night_to)
 
 
 def observed_magnitude(label, params, z, t_observer, wavelength_nm):
@@ -210,32 +304,32 @@ def observed_magnitude(label, params, z, t_observer, wavelength_nm):
     (the K-correction, Hogg et al. 2002).
     """
     absolute = lc.transient_absolute_magnitude(label, params, t_observer / (1 + z), wavelength_nm / (1 + z))
-    return absolute + distance_modulus(z) - 2.5 * np.log10(1 + z)
+    return absolute + apparent_offset(z)
+
+
+def apparent_offset(z):
+    """Apparent minus absolute AB magnitude of f_nu: distance modulus - 2.5 log10(1+z)."""
+    return distance_modulus(z) - 2.5 * np.log10(1 + z)
 
 
 def _agn_difference_flux(obj, t_observer, params, z, extinction, wavelength, rng):
     """AGN flux minus its mean (reference-image) flux, uJy, per observation.
 
     obj, t_observer, extinction, wavelength: per observation, sorted by object then time;
-    params, z: per object.
+    params, z: per object. The difference is mean flux * (10^(-0.4 offset) - 1), the DRW offset
+    scaled to the band (lc.agn_absolute_magnitude's variable minus its mean part).
     """
-    size = len(z)
-    counts = np.bincount(obj, minlength=size)
-    position = np.arange(len(obj)) - np.repeat(np.cumsum(counts) - counts, counts)
-    times = np.full((size, max(int(counts.max(initial=0)), 1)), np.nan)  # (n_objects, max visits)
     one_plus_z = 1 + z[obj]
-    times[obj, position] = t_observer / one_plus_z
-    offsets = lc.damped_random_walk(times, params["tau_days"], params["sf_inf_mag"], rng)
-    to_apparent = distance_modulus(z[obj]) - 2.5 * np.log10(one_plus_z) + extinction
-    per_obs = {key: value[obj] for key, value in params.items()}
-    variable = lc.agn_absolute_magnitude(per_obs, offsets[obj, position], wavelength / one_plus_z)
-    mean = lc.agn_absolute_magnitude(per_obs, 0.0, wavelength / one_plus_z)
-    return magnitude_to_flux(variable + to_apparent) - magnitude_to_flux(mean + to_apparent)
+    rest = wavelength / one_plus_z
+    offsets = lc.damped_random_walk(obj, t_observer / one_plus_z, params["tau_days"], params["sf_inf_mag"], rng)
+    mean = lc.agn_absolute_magnitude({"mean_magnitude": params["mean_magnitude"][obj]}, 0.0, rest)
+    mean_flux = magnitude_to_flux(mean + apparent_offset(z)[obj] + extinction)
+    return mean_flux * np.expm1(-0.4 * np.log(10.0) * offsets * lc.agn_variability_scale(rest))
 
 
 def _selection(observations, size, bands, bts_like, rng) -> np.ndarray:
     """Reason code per object: 0 selected, 1 too few detections, 2 not in BTS at its observed
-    peak (3, too faint to observe, is set by the caller)."""
+    peak (3 and 4, not observed, are set by the caller)."""
     detected = observations[observations["detected"]]
     n_detections = np.bincount(detected["obj"], minlength=size)
     reason = np.where(n_detections >= MIN_DETECTIONS, 0, 1)
@@ -252,7 +346,7 @@ def _selection(observations, size, bands, bts_like, rng) -> np.ndarray:
 
 def simulate_class(label, quota, survey, bands, rng, bts_like, max_batch=20000):
     """Batches of one class until `quota` objects are selected; returns (objects, obs, counts)."""
-    kept_objects, kept_observations, counts = [], [], {"generated": 0, 1: 0, 2: 0, 3: 0}
+    kept_objects, kept_observations, counts = [], [], {"generated": 0, 1: 0, 2: 0, 3: 0, 4: 0}
     remaining, acceptance = quota, 0.3
     while remaining > 0:
         size = int(np.clip(remaining / acceptance * 1.2 + 16, 64, max_batch))
@@ -262,7 +356,7 @@ def simulate_class(label, quota, survey, bands, rng, bts_like, max_batch=20000):
         used = size if len(selected) <= remaining else int(selected[remaining - 1]) + 1
         selected = selected[selected < used]
         counts["generated"] += used
-        for code in (1, 2, 3):
+        for code in REASONS:
             counts[code] += int(np.sum(reason[:used] == code))
         observations = observations[observations["obj"].isin(selected)]
         # renumber kept objects 0, 1, ... in the order they were selected
@@ -291,35 +385,69 @@ def model_quotas(quotas: dict[str, int]) -> list[tuple[str, str, int]]:
     return out
 
 
-def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, progress=False):
-    """One shard: `quotas` objects per class with a generator fixed by (seed, shard); `progress`:
-    a tqdm bar over the light-curve models on stderr."""
+def shard_jobs(quotas: dict[str, int], seed: int, shard: int) -> list[tuple[str, str, int, np.random.SeedSequence]]:
+    """(canonical label, model name, quota, seed sequence) of one shard's jobs: each light-curve
+    model's quota in pieces of at most JOB_OBJECTS (so that processes share the work evenly), each
+    with its own generator, fixed by (seed, shard, job number) alone."""
+    jobs = []
+    for label, model, quota in model_quotas(quotas):
+        for piece in shard_quotas({model: quota}, -(-quota // JOB_OBJECTS)):
+            jobs.append((label, model, piece[model],
+                         np.random.SeedSequence([seed, shard], spawn_key=(len(jobs),))))
+    return jobs
+
+
+def simulate_job(survey_name, model, quota, bts_like, alerts_only, seed_sequence):
+    """One job of shard_jobs: simulate_class with the job's own generator; with `alerts_only`
+    the non-detections are dropped here (after the selection used them), before they travel."""
     survey = survey_model(survey_name)
     bands = tuple(b for b in survey.bands if not (bts_like and b == "ztf_i"))  # alerts: g, r only
-    rng = np.random.default_rng([seed, shard])
+    objects, observations, counts = simulate_class(model, quota, survey, bands,
+                                                   np.random.default_rng(seed_sequence), bts_like)
+    observations = [frame.drop(columns="obj") for frame in observations]  # `row` numbers the objects
+    if alerts_only:
+        observations = [frame[frame["detected"].to_numpy()] for frame in observations]
+    return objects, observations, counts
+
+
+def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, progress=False, pool=None):
+    """One shard: `quotas` objects per class, the jobs of shard_jobs run in this process or in
+    `pool` (a concurrent.futures executor; same output); `progress`: a tqdm bar over the jobs."""
+    survey = survey_model(survey_name)
+    bands = tuple(b for b in survey.bands if not (bts_like and b == "ztf_i"))  # alerts: g, r only
+    jobs = shard_jobs(quotas, seed, shard)
+    results = _run_jobs(survey_name, jobs, bts_like, alerts_only, pool,
+                        functools.partial(tqdm, desc=f"simulating {survey_name}", unit="job",
+                                          total=len(jobs), disable=not progress, leave=False))
     objects, observations, dropped, generated = [], [], {}, {}
-    for label, model, quota in tqdm(model_quotas(quotas), desc=f"simulating {survey_name}", unit="model",
-                                    disable=not progress, leave=False):
-        kept_objects, kept_observations, counts = simulate_class(
-            model, quota, survey, bands, rng, bts_like)
+    for (label, model, _, _), (kept_objects, kept_observations, counts) in zip(jobs, results):
         offset = sum(len(o) for o in objects)
         objects.append(pd.concat(kept_objects, ignore_index=True).assign(label=label, raw_label=model))
         observations.append(pd.concat(kept_observations, ignore_index=True).assign(
             row=lambda frame: frame["row"] + offset))
         generated[label] = generated.get(label, 0) + counts["generated"]
-        for code, reason in ((1, REASON_DETECTIONS), (2, REASON_PEAK), (3, REASON_FAINT)):
+        for code, reason in REASONS.items():
             if counts[code]:
-                dropped[f"{reason} ({model})"] = counts[code]
+                key = f"{reason} ({model})"
+                dropped[key] = dropped.get(key, 0) + counts[code]
     objects, observations = _mix_and_name(pd.concat(objects, ignore_index=True),
                                           pd.concat(observations, ignore_index=True),
-                                          f"sim-{survey_name}-{shard:03d}", rng)
-    if alerts_only:
-        observations = observations[observations["detected"]]
-    observations["band"] = np.asarray(bands)[observations["band"].to_numpy()]
+                                          f"sim-{survey_name}-{shard:03d}", np.random.default_rng([seed, shard]))
+    observations = observations.assign(band=_strings_at(np.asarray(bands), observations["band"].to_numpy()))
     objects = objects.assign(survey=survey_name)
     return (objects[["object_id", "label", "raw_label", "redshift", "mwebv", "survey"]],
             observations[["object_id", "mjd", "band", "flux", "flux_err", "detected"]],
             dropped, generated)
+
+
+def _run_jobs(survey_name, jobs, bts_like, alerts_only, pool, bar):
+    """Results of simulate_job for every job, in job order."""
+    arguments = [(survey_name, model, quota, bts_like, alerts_only, seed_sequence)
+                 for _, model, quota, seed_sequence in jobs]
+    if pool is None:
+        return [simulate_job(*job) for job in bar(arguments)]
+    futures = [pool.submit(simulate_job, *job) for job in arguments]
+    return [future.result() for future in bar(futures)]
 
 
 def _mix_and_name(objects, observations, prefix, rng):
@@ -331,9 +459,17 @@ def _mix_and_name(objects, observations, prefix, rng):
     object_ids = np.array([f"{prefix}-{k:07d}" for k in range(len(objects))])
     objects = objects.iloc[order].reset_index(drop=True).assign(object_id=object_ids)
     observation_position = new_position[observations["row"].to_numpy()]
-    observations = observations.iloc[np.lexsort((observations["mjd"].to_numpy(), observation_position))]
-    observations = observations.assign(object_id=object_ids[np.sort(observation_position)])
+    # each object's observations are already together and in time order (schedule_visits), so a
+    # stable sort by the new position alone sorts by object, then time
+    by_object = np.argsort(observation_position, kind="stable")
+    observations = observations.iloc[by_object].assign(object_id=_strings_at(object_ids, observation_position[by_object]))
     return objects, observations.reset_index(drop=True)
+
+
+def _strings_at(values: np.ndarray, index) -> pd.api.extensions.ExtensionArray:
+    """values[index] as pandas' default string array, converting only the distinct values (one
+    Python string per observation took seconds at 100k objects)."""
+    return pd.Series(values).array.take(np.asarray(index))
 
 
 def shard_quotas(quotas: dict[str, int], shards: int) -> list[dict[str, int]]:
@@ -344,14 +480,17 @@ def shard_quotas(quotas: dict[str, int], shards: int) -> list[dict[str, int]]:
 
 def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only: bool = False,
              class_mix: str | dict | None = None, shards: int = 1, use_ray: bool = False,
-             address: str | None = None, progress: bool = False) -> Dataset:
+             address: str | None = None, progress: bool = False, workers: int = 1) -> Dataset:
     """Simulate `n` selected objects of `survey` as a canonical Dataset (splits assigned);
-    `progress`: a bar per in-process shard on stderr."""
+    `progress`: a bar per in-process shard on stderr; `workers`: processes for the in-process
+    shards' jobs (> 1 starts fresh interpreters, which import the caller's main module as
+    multiprocessing does: guard a script with `if __name__ == "__main__"`). The output depends on
+    (seed, shards, settings), never on `workers` or Ray."""
     survey_model(survey)  # unknown survey -> TLError
     if bts_like and survey != "ztf":
         raise TLError("--bts-like applies the ZTF Bright Transient Survey cut: use --survey ztf")
-    if n < 1 or shards < 1:
-        raise TLError(f"--n and --shards must be >= 1 (got n={n}, shards={shards})")
+    if n < 1 or shards < 1 or workers < 1:
+        raise TLError(f"--n, --shards and --workers must be >= 1 (got n={n}, shards={shards}, workers={workers})")
     if not 0 <= seed <= MAX_SEED:
         raise TLError(f"--seed must be in [0, {MAX_SEED}], got {seed}")
     mix = class_mix if isinstance(class_mix, dict) else parse_class_mix(class_mix)
@@ -360,6 +499,9 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
              for k, q in enumerate(shard_quotas(quotas, shards)) if sum(q.values()) > 0]
     if use_ray or address:
         results = _run_on_ray(tasks, address)
+    elif workers > 1:
+        with _process_pool(workers) as pool:
+            results = [simulate_shard(*task, progress=progress, pool=pool) for task in tasks]
     else:
         results = [simulate_shard(*task, progress=progress) for task in tasks]
     objects = pd.concat([r[0] for r in results], ignore_index=True)
@@ -381,6 +523,18 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
                      "bts_completeness": list(bts_selection.COMPLETENESS_NODES) if bts_like else None},
     }
     return Dataset(objects, observations.reset_index(drop=True), meta)
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    """Fresh worker processes (forkserver, else spawn: never a fork of this process, whose threads,
+    Ray's among them, a fork would copy mid-state), given the cosmology grid so that none imports astropy."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["tl.simulate"])  # imported once, then forked per worker
+    else:
+        context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=context,
+                               initializer=install_cosmology_grid, initargs=(cosmology_grid(),))
 
 
 def _run_on_ray(tasks, address):
@@ -412,6 +566,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="balanced (default), bts (BTS observed fractions), or 'SN Ia=2,SN II=1,...'")
     parser.add_argument("--shards", type=int, default=1,
                         help="split the work into K seed-derived shards (output depends on K)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes for the in-process shards' jobs (default 1; more pays only on "
+                             "idle CPUs; the output does not depend on it)")
     parser.add_argument("--ray", action="store_true", help="run the shards as Ray tasks (local Ray)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar (shown on a terminal)")
     parser.add_argument("--address", default=None, help="Ray cluster address for the shards (implies --ray)")
@@ -422,6 +579,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     dataset = simulate(args.survey, args.n, args.seed, bts_like=args.bts_like,
                        alerts_only=args.alerts_only, class_mix=args.class_mix, shards=args.shards,
+                       workers=args.workers,
                        use_ray=args.ray, address=args.address, progress=sys.stderr.isatty() and not args.quiet)
     dataset = write_dataset(dataset, args.out, **dataset.meta)
     total = sum(dataset.meta["generated"].values())

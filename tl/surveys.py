@@ -222,39 +222,72 @@ def clear_nights(survey: SurveyModel, first: int, n_nights: int, rng) -> np.ndar
     return clear
 
 
-def observed_nights(survey: SurveyModel, first_night, n_nights, rng) -> tuple[np.ndarray, np.ndarray]:
-    """(object index, night MJD) of every observed night, sorted by object then night."""
+def observed_nights(survey: SurveyModel, first_night, n_nights, rng,
+                    season_offset=None) -> tuple[np.ndarray, np.ndarray]:
+    """(object index, night MJD) of every observed night, sorted by object then night.
+
+    season_offset: (n_objects,) integers in [0, 365), each field's season phase (drawn here if None).
+    """
     n_objects, width = len(first_night), int(n_nights.max(initial=0))
+    if season_offset is None:
+        season_offset = rng.integers(0, 365, n_objects)
     # day of the observing season of each object's first night (seasons repeat every 365 days)
-    season_day = (first_night - rng.integers(0, 365, n_objects)) % 365
+    season_day = (first_night - season_offset) % 365
     field_scatter = np.exp(survey.cadence_scatter * rng.standard_normal(n_objects))
-    night_probability = np.clip(survey.night_probability * field_scatter, 0, 1)[:, None]
-    column = np.arange(width, dtype=np.int32)[None, :]
-    probability = np.broadcast_to(night_probability, (n_objects, width))
+    night_probability = np.clip(survey.night_probability * field_scatter, 0, 1).astype(np.float32)
+    threshold = np.broadcast_to(night_probability[:, None], (n_objects, width))
     if survey.grid_days > 0:  # each field's own phase on the regular grid
-        phase = rng.integers(0, survey.grid_days, n_objects)[:, None]
-        on_grid = (first_night[:, None] + column + phase) % survey.grid_days == 0
-        probability = np.where(on_grid, survey.grid_probability, probability)
-    observed = ((column < n_nights[:, None])
-                & ((season_day[:, None] + column) % 365 < survey.season_days)
-                & (rng.random((n_objects, width), dtype=np.float32) < probability))
+        phase = rng.integers(0, survey.grid_days, n_objects)
+        on_grid = _periodic_rows(np.arange(survey.grid_days) == 0, (first_night + phase) % survey.grid_days, width)
+        threshold = np.where(on_grid, np.float32(survey.grid_probability), threshold)
+    in_window = np.arange(width)[None, :] < n_nights[:, None]
+    observed = (in_window & _periodic_rows(np.arange(365) < survey.season_days, season_day, width)
+                & (rng.random((n_objects, width), dtype=np.float32) < threshold))
     if n_objects:
         start = int(first_night.min())
         clear = clear_nights(survey, start, int((first_night + n_nights).max()) - start + 1, rng)
-        observed &= clear[first_night[:, None] - start + np.minimum(column, n_nights[:, None] - 1)]
+        observed &= _sliding_rows(clear, first_night - start, width)
     obj, night = np.nonzero(observed)
     return obj, (first_night[obj] + night).astype(float)
 
 
-def schedule_visits(survey: SurveyModel, bands, first_night, n_nights, rng):
+def _periodic_rows(pattern: np.ndarray, phase, width: int) -> np.ndarray:
+    """(len(phase), width) bool: row k is `pattern` repeated, starting at pattern[phase[k]]
+    (a row gather from one tiled copy: cheaper than a modulo over the whole grid)."""
+    tiled = np.resize(pattern, len(pattern) + width)
+    return _sliding_rows(tiled, phase, width)
+
+
+def _sliding_rows(values: np.ndarray, start, width: int) -> np.ndarray:
+    """(len(start), width): row k is values[start[k]: start[k] + width], padded with False past the end."""
+    padded = np.concatenate([values, np.zeros(width, dtype=values.dtype)])
+    return np.lib.stride_tricks.sliding_window_view(padded, width)[np.asarray(start)]
+
+
+def weighted_without_replacement(weights, k: int, n: int, rng) -> np.ndarray:
+    """(n, k) indices into `weights`, each row k draws without replacement, every draw with
+    probability proportional to the weights not yet drawn (the order Gumbel top-k gives): each
+    draw from all the weights, redrawn where it repeats an earlier one (a search in one
+    cumulative table per draw, cheaper than per-row sorts)."""
+    cumulative = np.cumsum(weights) / np.sum(weights)
+    chosen = np.empty((n, k), dtype=np.intp)
+    for draw in range(k):
+        pending = np.arange(n)
+        while len(pending):
+            pick = np.minimum(np.searchsorted(cumulative, rng.random(len(pending)), side="right"), len(weights) - 1)
+            chosen[pending, draw] = pick
+            pending = pending[(chosen[pending, :draw] == pick[:, None]).any(axis=1)]
+    return chosen
+
+
+def schedule_visits(survey: SurveyModel, bands, first_night, n_nights, rng, season_offset=None):
     """Visits of each object's window: (object index, mjd, band index, 5-sigma limit), sorted by
-    object then time. first_night, n_nights: (n_objects,) integer MJD and window length."""
-    obj, night_mjd = observed_nights(survey, first_night, n_nights, rng)
+    object then time. first_night, n_nights: (n_objects,) integer MJD and window length;
+    season_offset: see observed_nights."""
+    obj, night_mjd = observed_nights(survey, first_night, n_nights, rng, season_offset)
     weights = np.array([survey.band_weights[b] for b in bands])
     visits = min(survey.visits_per_night, len(bands))
-    # bands without replacement, weighted: Gumbel top-k; a single-visit night keeps the first
-    keys = np.log(weights)[None, :] + rng.gumbel(size=(len(obj), len(bands)))
-    band = np.argsort(-keys, axis=1)[:, :visits]  # (n_nights_observed, visits)
+    band = weighted_without_replacement(weights, visits, len(obj), rng)  # a single-visit night keeps the first
     start = night_mjd + 0.15 + rng.uniform(0, 0.3, len(obj))  # 4-11 UT: night at Palomar, Pachon
     separation = rng.uniform(*survey.visit_separation_days, len(obj))
     mjd = start[:, None] + separation[:, None] * np.arange(visits)[None, :]
