@@ -9,7 +9,7 @@ A `ray.cluster_utils.Cluster` with a head that runs nothing (0 CPUs) and two wor
 --first-kill seconds) on, every U(--kill-every) seconds a random worker node (or both: --victims 2) is killed
 (SIGKILL of its raylet and workers: `remove_node(allow_graceful=False)`) and a fresh one is added,
 as a spot cluster's autoscaler would (Ray's release chaos tests do the same with their node killer).
-When the sweep has ended, its MLflow store is audited (`audit`): trials, their states, restarts
+When the sweep has ended, its MLflow store is audited (`tl.sweep.audit`): trials, their states, restarts
 (tag tl.restarts), epochs reported again after a restore (tag tl.epochs_repeated), epochs
 missing from a trial's metric history, and duplicated runs (two runs of one Tune trial id).
 """
@@ -27,7 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+
+from tl.sweep.audit import audit
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -79,33 +80,6 @@ class NodeKiller:
         for _ in range(self.victims):
             self.cluster.add_node(num_cpus=self.node_cpus)
         self.next_kill = elapsed + self.rng.uniform(self.low, self.high)
-
-
-def audit(store_uri: str, experiment: str = "ztf_to_lsst") -> dict:
-    """Consistency figures of a finished sweep's MLflow store (trial runs are tagged with their
-    Tune trial id and study; one run per trial is the promise)."""
-    from mlflow.tracking import MlflowClient
-
-    from tl.sweep import tracking
-    from tl.sweep.trial_logger import EPOCHS_REPEATED, RESTARTS
-
-    client = MlflowClient(store_uri)
-    found = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([found.experiment_id], max_results=10_000) if found else []
-    trials = [run for run in runs if tracking.TRIAL_ID in run.data.tags]
-    keys = Counter((run.data.tags[tracking.STAGE], run.data.tags[tracking.TRIAL_ID]) for run in trials)
-    missing = 0
-    for run in trials:
-        steps = [int(m.step) for m in client.get_metric_history(run.info.run_id, "val_macro_f1")]
-        missing += len(set(range(1, max(steps, default=0) + 1)) - set(steps)) + len(steps) - len(set(steps))
-    return {"trials": len(trials),
-            "trials_finished": sum(run.info.status == "FINISHED" for run in trials),
-            "runs_not_finished": sum(run.info.status != "FINISHED" for run in runs),
-            "outcomes": dict(Counter(run.data.tags.get(tracking.OUTCOME, "none") for run in trials)),
-            "restarts": sum(int(run.data.tags.get(RESTARTS, 0)) for run in trials),
-            "epochs_repeated": sum(int(run.data.tags.get(EPOCHS_REPEATED, 0)) for run in trials),
-            "epochs_missing_or_doubled": missing,
-            "runs_duplicated": sum(count - 1 for count in keys.values())}
 
 
 def free_port() -> int:

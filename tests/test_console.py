@@ -51,6 +51,19 @@ def test_the_callback_prints_a_line_per_trial_and_keeps_the_best_on_validation()
     assert lines[2].startswith("transfer f=0.05 s0: best val 0.600, its test macro-F1 0.500 (2 trials")
 
 
+def test_a_restored_study_takes_its_line_from_the_mlflow_runs():
+    """After --resume Tune reports to the callbacks it pickled, not to the new console."""
+    def run(outcome, metrics):
+        return types.SimpleNamespace(data=types.SimpleNamespace(tags={"tl.outcome": outcome}, metrics=metrics))
+
+    stream = io.StringIO()
+    runs = [run("completed", {"best_val_macro_f1": 0.4, "test_macro_f1": 0.9}),
+            run("completed", {"best_val_macro_f1": 0.6, "test_macro_f1": 0.5}), run("pruned", {}),
+            types.SimpleNamespace(data=types.SimpleNamespace(tags={}, metrics={}))]  # still running: not counted
+    TrialConsole(Study(1.0, "scratch", 0), stream=stream).finish(runs)
+    assert stream.getvalue().startswith("scratch f=1 s0: best val 0.600, its test macro-F1 0.500 (3 trials")
+
+
 def test_trial_number_comes_from_tunes_experiment_tag():
     assert trial_number(types.SimpleNamespace(experiment_tag="12_train.lr=0.001")) == 12
     assert trial_number(types.SimpleNamespace(experiment_tag="")) == 0

@@ -489,8 +489,9 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
     survey_model(survey)  # unknown survey -> TLError
     if bts_like and survey != "ztf":
         raise TLError("--bts-like applies the ZTF Bright Transient Survey cut: use --survey ztf")
-    if n < 1 or shards < 1 or workers < 1:
-        raise TLError(f"--n, --shards and --workers must be >= 1 (got n={n}, shards={shards}, workers={workers})")
+    for flag, value in (("--n", n), ("--shards", shards), ("--workers", workers)):
+        if value < 1:
+            raise TLError(f"{flag} must be >= 1, got {value}")
     if not 0 <= seed <= MAX_SEED:
         raise TLError(f"--seed must be in [0, {MAX_SEED}], got {seed}")
     mix = class_mix if isinstance(class_mix, dict) else parse_class_mix(class_mix)

@@ -16,6 +16,7 @@ from tl.errors import TLError
 from tl.sweep.driver import run_sweep
 from tl.sweep.resources import EXECUTORS
 from tl.sweep.spec import Simulation, SweepSpec
+from tl.sweep.storage import EXIT_STORAGE, StorageFault
 
 # --smoke-test: the real configuration shrunk to minutes on 2 CPUs.
 SMOKE_OVERRIDES = {"train.epochs": 6, "train.batch_size": 32, "train.patience": 6, "train.lr": 3e-3,
@@ -129,10 +130,14 @@ def sized(simulation: Simulation, size: int | None) -> Simulation:
 
 
 def main(argv, name: str, description: str, source: Simulation, target: Simulation) -> int:
-    """Parse flags, run the sweep, print where the results are; TLError -> one line, status 2."""
+    """Parse flags, run the sweep, print where the results are; TLError -> one line, status 2
+    (a full or unwritable storage: status 75, continue with --resume)."""
     args = build_parser(description).parse_args(argv)
     try:
         summary = run_sweep(spec_from_args(args, name, source, target, description))
+    except StorageFault as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        return EXIT_STORAGE
     except TLError as error:
         print(f"{name}: error: {error}", file=sys.stderr)
         return 2

@@ -11,6 +11,8 @@ import warnings
 
 from ray import tune
 
+from tl.sweep import tracking
+from tl.sweep.results import SELECTION_METRIC, best_completed_trial
 from tl.sweep.study import Study
 
 LOG_FILE = os.path.join("logs", "sweep.log")
@@ -108,8 +110,17 @@ class TrialConsole(tune.Callback):
         self.trials += 1
         self.echo(trial_line(self.study, trial_number(trial), trial.config, {}, self._seconds(trial), "failed"))
 
-    def finish(self) -> None:
-        self.echo(study_line(self.study, self.best, self.trials, time.monotonic() - self.study_start))
+    def finish(self, study_runs=()) -> None:
+        """Print the study line. A study restored by --resume reports to the callbacks Tune
+        pickled with it, not to this one: then the line comes from the study's MLflow runs."""
+        best, trials = self.best, self.trials
+        if trials == 0:
+            ended = [run for run in study_runs if tracking.OUTCOME in run.data.tags]
+            champion = best_completed_trial(ended)
+            trials = len(ended)
+            best = None if champion is None else {"val_macro_f1": champion.data.metrics[SELECTION_METRIC],
+                                                  "test_macro_f1": champion.data.metrics.get("test_macro_f1")}
+        self.echo(study_line(self.study, best, trials, time.monotonic() - self.study_start))
 
 
 def quiet_ray(out: str) -> str:
@@ -127,6 +138,7 @@ def quiet_ray(out: str) -> str:
         logger.handlers[:] = [handler]
         logger.propagate = False
     logging.captureWarnings(True)  # warnings.warn -> the py.warnings logger -> the file
+    logging.raiseExceptions = False  # a log line the full disk refuses is dropped, not a traceback
     warnings.simplefilter("default")
     return path
 

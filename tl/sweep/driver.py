@@ -27,6 +27,7 @@ from tl.sweep.report import summarize
 from tl.sweep.resources import DRIVER_CPUS, check_executor, choose_executor, is_autoscaling, plan_resources
 from tl.sweep.runs import SweepInterrupted, SweepRuns, dataset_tag
 from tl.sweep.spec import Simulation, SweepSpec
+from tl.sweep.storage import StorageFault, fault_message, storage_fault
 from tl.sweep.stages import SweepContext, base_model, study_stage, zero_shot_stage
 from tl.sweep.study import MODES, Study
 
@@ -67,9 +68,24 @@ def run_sweep(spec: SweepSpec) -> dict:
     try:
         run_stages(sweep, source, target)
     except BaseException as error:  # the runs say how the sweep ended; --resume reopens them
-        runs.close("KILLED" if isinstance(error, (KeyboardInterrupt, SweepInterrupted)) else "FAILED")
+        close_after(runs, error, [out, storage, tracking_uri])
         raise
     return finish(sweep)
+
+
+def close_after(runs: SweepRuns, error: BaseException, places: list[str]) -> None:
+    """Close the sweep's runs as KILLED or FAILED after `error`; a storage fault becomes a
+    StorageFault naming the places (a full store cannot record FAILED either: its runs stay
+    RUNNING, and --resume reopens them as it does after a killed driver)."""
+    reason = storage_fault(error)
+    try:
+        runs.close("KILLED" if isinstance(error, (KeyboardInterrupt, SweepInterrupted)) else "FAILED")
+    except Exception as closing:
+        reason = reason or storage_fault(closing)
+        if reason is None:
+            raise
+    if reason is not None:
+        raise StorageFault(fault_message(reason, [place for place in places if not place.startswith("http")])) from None
 
 
 def run_stages(sweep: SweepContext, source, target) -> None:

@@ -129,6 +129,14 @@ class SweepRuns:
         self.skipped.append(study.key)
         print(f"tl sweep: {study.key} stopped by --time-budget before its trials ended")
 
+    def start_again(self, study: Study, why: str) -> None:
+        """Discard `study`'s current attempt (its MLflow runs are deleted by attempt_name) and
+        start it again under a new Tune name."""
+        self.state.attempts[study.key] = self.state.attempts.get(study.key, 0) + 1
+        self.state.restart.append(study.key)
+        self.save()
+        print(f"tl sweep: {study.key}: {why}; the study starts again")
+
     def attempt_name(self, study: Study) -> str:
         """The Tune experiment name of `study`'s current attempt; the MLflow runs of a cut
         attempt's partial trials are deleted first (once; a restart interrupted by Ctrl-C is

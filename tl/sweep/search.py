@@ -64,7 +64,10 @@ def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | Non
     function = trainable(payload)
     path = f"{storage.rstrip('/')}/{name}"
     if resume and tune.Tuner.can_restore(path):
-        return tune.Tuner.restore(path, function, resume_unfinished=True, resume_errored=False).fit()
+        # errored trials too, from their last checkpoint: what stops a sweep (a full disk, a lost
+        # node past --max-failures) also errors the trials it hit; a trial that ended as failed
+        # in MLflow fails again the same way.
+        return tune.Tuner.restore(path, function, resume_unfinished=True, resume_errored=True).fit()
     search, scheduler = None, None
     concurrent = payload.resources.max_concurrent
     if mode is not None:

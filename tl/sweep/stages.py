@@ -23,6 +23,7 @@ from tl.sweep.results import best_completed_trial, log_importances, register_cha
 from tl.sweep.runs import SweepRuns
 from tl.sweep.search import run_study
 from tl.sweep.spec import SweepSpec
+from tl.sweep.storage import tune_state_intact
 from tl.sweep.study import Study
 from tl.sweep.trial_logger import TrialLogger
 from tl.sweep.worker import pack_directory, unpack_directory
@@ -83,11 +84,11 @@ def _train_base(sweep: SweepContext, source_ref) -> str:
                          overrides, sweep.storage)
     info = {"study": study.key, "lineage": runs.lineage, "source_dataset": tags["source_dataset"]}
     console = TrialConsole(study)
-    run_study(name=runs.attempt_name(study), storage=sweep.storage,
+    run_study(name=tune_name(sweep, study), storage=sweep.storage,
               payload=payload(sweep, overrides, source_ref, sweep.hashes["source"], None, None, info),
               mode=None, config=Config().override(overrides), num_samples=1, seed=0, logger=logger,
               deadline_file=runs.deadline_file, resume=spec.resume, callbacks=(console,), verbose=spec.verbose)
-    console.finish()
+    console.finish(runs.study_runs(study))
     if not runs.check_finished(study, 1):
         runs.cut_short(study)
         raise TLError("stage 1: --time-budget ran out while training the base model "
@@ -96,6 +97,17 @@ def _train_base(sweep: SweepContext, source_ref) -> str:
     if best is None:
         raise TLError("stage 1: the base model's training did not complete (see the MLflow base run)")
     return best.info.run_id
+
+
+def tune_name(sweep: SweepContext, study: Study) -> str:
+    """The Tune experiment of `study`'s current attempt; on --resume, a new attempt when the saved
+    one cannot be restored whole (its state files truncated, e.g. by a full disk)."""
+    runs = sweep.runs
+    name = runs.attempt_name(study)
+    if sweep.spec.resume and not tune_state_intact(sweep.storage, name):
+        runs.start_again(study, "its Tune state was left incomplete (a full disk?)")
+        name = runs.attempt_name(study)
+    return name
 
 
 def study_stage(sweep: SweepContext, study: Study, target_ref, base_ref, base: BaseModel | None) -> None:
@@ -116,11 +128,11 @@ def study_stage(sweep: SweepContext, study: Study, target_ref, base_ref, base: B
     info = {"study": study.key, "lineage": runs.lineage, "base_run_id": tags["base_run_id"],
             "source_dataset": tags["source_dataset"], "target_dataset": tags["target_dataset"]}
     console = TrialConsole(study)
-    run_study(name=runs.attempt_name(study), storage=sweep.storage,
+    run_study(name=tune_name(sweep, study), storage=sweep.storage,
               payload=payload(sweep, overrides, target_ref, sweep.hashes["target"], base_ref, base, info),
               mode=study.mode, config=config, num_samples=spec.num_samples, seed=study.sampler_seed, logger=logger,
               deadline_file=runs.deadline_file, resume=spec.resume, callbacks=(console,), verbose=spec.verbose)
-    console.finish()
+    console.finish(runs.study_runs(study))
     if not runs.check_finished(study, spec.num_samples):
         runs.cut_short(study)  # not done and no champion: --resume runs it again
         return

@@ -25,6 +25,7 @@ from ray import tune
 from tl.config import Config
 from tl.sweep import tracking
 from tl.sweep.console import trial_number
+from tl.sweep.storage import StorageFault, fault_message, probe_fault, storage_fault
 from tl.sweep.study import Study
 from tl.transfer import transfer_config
 
@@ -101,9 +102,9 @@ class TrialLogger(tune.Callback):
             self._repeated[trial.trial_id] = self._repeated.get(trial.trial_id, 0) + 1
             self.client.set_tag(run_id, EPOCHS_REPEATED, str(self._repeated[trial.trial_id]))
             return
-        self._logged_epochs[trial.trial_id] = epoch
         metrics = {key: value for key, value in result.items() if key.startswith(LOGGED_PREFIXES)}
         tracking.log_metrics(self.client, run_id, metrics, step=epoch)
+        self._logged_epochs[trial.trial_id] = epoch  # only once logged: a failed write is retried on resume
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         run_id = self.run_id(trial)
@@ -116,6 +117,9 @@ class TrialLogger(tune.Callback):
                     copy_from_storage(self.storage, checkpoint_path, directory)
                     tracking.log_trial_artifacts(self.client, run_id, directory, title=trial.trial_id)
             except Exception as error:  # keep the sweep going; the run says what went wrong
+                reason = storage_fault(error)
+                if reason:  # stop the sweep: --resume logs it again (the trial has no outcome yet)
+                    raise StorageFault(fault_message(reason, [self.storage])) from None
                 self.client.set_tag(run_id, "tl.error", f"logging the model failed: {error}"[:500])
                 self.client.set_tag(run_id, tracking.OUTCOME, "failed")
                 self.client.set_terminated(run_id, "FAILED")
@@ -126,10 +130,18 @@ class TrialLogger(tune.Callback):
         self.client.set_terminated(run_id, "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        """A failed trial ends as such, unless its storage failed it: then the sweep stops (a
+        StorageFault) with the trial not ended, and --resume runs it again from its checkpoint.
+        The error file itself may be what the full disk refused, so the storage is probed too."""
         run_id = self.run_id(trial)
+        error = _error_line(trial)
+        reason = storage_fault(RuntimeError(error)) or probe_fault(self.storage)
+        if reason:
+            self.client.set_tag(run_id, "tl.error", f"stopped by the storage: {reason}")
+            raise StorageFault(fault_message(reason, [self.storage]))
         self.client.set_tag(run_id, RESTARTS, str(getattr(trial, "num_failures", 0)))
         self.client.set_tag(run_id, tracking.OUTCOME, "failed")
-        self.client.set_tag(run_id, "tl.error", _error_line(trial))
+        self.client.set_tag(run_id, "tl.error", error)
         self.client.set_terminated(run_id, "FAILED")
 
 
