@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from mlflow_server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -119,12 +120,6 @@ def check_sweep(results, runs, trials: int, workers: int) -> tuple[set, set]:
 
 
 # --- clusters -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def short_temp_dir() -> str:

@@ -99,11 +99,13 @@ def a_tune_state(tmp_path) -> Path:
     experiment.mkdir(parents=True)
     (experiment / "experiment_state-1.json").write_text(json.dumps({"trial_data": [[1, 2]] * 50}))
     (experiment / "searcher-state-1.pkl").write_bytes(pickle.dumps({"trials": list(range(100))}))
+    (experiment / "search_gen_state-1.json").write_bytes(pickle.dumps({"a pickle": "named .json"}))
     (experiment / "tune_trial_1").mkdir()  # trial directories are not read
     return experiment
 
 
-@pytest.mark.parametrize("truncate", [None, "experiment_state-1.json", "searcher-state-1.pkl"])
+@pytest.mark.parametrize("truncate", [None, "experiment_state-1.json", "searcher-state-1.pkl",
+                                      "search_gen_state-1.json"])
 def test_a_tune_state_truncated_by_a_full_disk_is_found(tmp_path, truncate):
     experiment = a_tune_state(tmp_path)
     if truncate:

@@ -80,7 +80,7 @@ def probe_fault(path: str) -> str | None:
 
 def tune_state_intact(storage: str, name: str) -> bool:
     """Whether the Tune experiment `storage`/`name` can be restored as it was saved: every JSON
-    state file parses and every pickle ends with its STOP opcode. Tune writes these in place, so
+    state file is a whole JSON document or a whole pickle. Tune writes these in place, so
     a full disk leaves them truncated, and Tune then restores a part of the study without a word."""
     import pyarrow.fs as pafs
 
@@ -90,15 +90,20 @@ def tune_state_intact(storage: str, name: str) -> bool:
         if info.type != pafs.FileType.File or not info.base_name.endswith((".json", ".pkl")):
             continue
         with fs.open_input_stream(info.path) as stream:
-            content = stream.read()
-        if info.base_name.endswith(".pkl"):
-            if not content.endswith(b"."):
+            if not _complete(stream.read()):
                 return False
-            continue
-        try:
-            json.loads(content)
-        except ValueError:
-            return False
+    return True
+
+
+def _complete(content: bytes) -> bool:
+    """A whole pickle (protocol >= 2: PROTO first, STOP last) or a whole JSON document. Tune names
+    some pickles .json (search_gen_state, basic-variant-state)."""
+    if content.startswith(b"\x80"):
+        return content.endswith(b".")
+    try:
+        json.loads(content)
+    except ValueError:
+        return False
     return True
 
 
