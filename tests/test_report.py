@@ -131,9 +131,10 @@ def _log_predictions(client, run, predicted: dict, classes, tmp_path):
     client.log_artifact(run, str(path))
 
 
-def make_v2_store(uri: str, tmp_path, without_predictions=(), epoch_budget=None) -> str:
+def make_v2_store(uri: str, tmp_path, without_predictions=(), epoch_budget=None, missing_folds=()) -> str:
     """`without_predictions`: (fraction, mode, seed, fold) of selected models logged without predictions.csv;
-    `epoch_budget`: logged by every trial as a train.max_steps budget does (None: not logged)."""
+    `epoch_budget`: logged by every trial as a train.max_steps budget does (None: not logged);
+    `missing_folds`: (fraction, mode, fold) whose studies never ran (a sweep cut by --time-budget)."""
     client = MlflowClient(uri)
     experiment_id = client.create_experiment("v2_sweep")
     sweep = tracking.child_run(client, experiment_id, None, "sweep", {tracking.ROLE: "sweep"})
@@ -145,6 +146,8 @@ def make_v2_store(uri: str, tmp_path, without_predictions=(), epoch_budget=None)
             fraction_runs[fraction] = tracking.child_run(client, experiment_id, sweep, f"f{fraction}",
                                                          {tracking.ROLE: "fraction"})
         for seed, fold, selected in itertools.product((0, 1), (0, 1), (True, False)):
+            if (*point, fold) in missing_folds:
+                continue
             run = tracking.child_run(client, experiment_id, fraction_runs[fraction], f"{mode}-{seed}-{fold}",
                                      {tracking.ROLE: "trial", "mode": mode, tracking.OUTCOME: "completed"})
             tracking.log_params(client, run, {"data.target_fraction": fraction, "data.seed": seed, "data.fold": fold,
@@ -243,6 +246,21 @@ def test_report_v2_point_without_every_prediction_falls_back_alone(tmp_path):
     assert half["difference"]["ci95"] is None and "no predictions.csv" in half["note"]
     assert half["matches"] is False  # fallback rule: 0.5 < baseline - its standard error
     assert summary["fractions"]["1"]["transfer"]["ci95"] is not None and summary["baseline"]["ci95"] is not None
+
+
+def test_a_point_with_folds_missing_is_left_out_instead_of_shrinking_every_comparison(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    make_v2_store(uri, tmp_path, missing_folds=[(0.5, "transfer", 1)])
+    summary = summarize(MlflowClient(uri), "v2_sweep", str(tmp_path / "report"), n_boot=300, seed=3)
+    _, estimates, _ = _independent_intervals(300, 3)
+    assert summary["bootstrap"]["n_objects"] == 60  # not the 30 objects of fold 0
+    assert summary["baseline"]["macro_f1"] == pytest.approx(estimates[(1.0, "scratch")])
+    full = summary["fractions"]["1"]["transfer"]
+    assert full["macro_f1"] == pytest.approx(estimates[(1.0, "transfer")]) and full["difference"]["ci95"] is not None
+    half = summary["fractions"]["0.5"]["transfer"]
+    assert half["ci95"] is None and half["matches"] is None and half["n_folds"] == 1
+    assert half["note"].startswith("1 of 2 outer folds finished: left out")
+    assert set(summary["matches"]) == {"1"} and set(summary["fraction_of_baseline"]) == {"1"}
 
 
 def test_report_negative_delta_is_a_one_line_error(tmp_path, capsys):

@@ -198,8 +198,20 @@ def _no_progress_bar():
             os.environ[name] = before
 
 
-def point_rows(table: list[dict], rows: list[dict], found: dict) -> list[dict]:
-    """The table rows with every point's v2 columns: from `found`, else the logged means."""
+def short_points(rows: list[dict], folds: int) -> set:
+    """(fraction, mode) points with a selected model for fewer than `folds` outer folds (a sweep
+    cut by --time-budget): pooled with the others they would shrink every comparison to the
+    objects of their folds, so they are left out of it (and of the match rule)."""
+    seen: dict[tuple, set] = {}
+    for row in rows:
+        seen.setdefault((row["fraction"], row["mode"]), set()).add(row["fold"])
+    return {key for key, found in seen.items() if len(found) < folds}
+
+
+def point_rows(table: list[dict], rows: list[dict], found: dict, short: set = frozenset(),
+               folds: int = 1) -> list[dict]:
+    """The table rows with every point's v2 columns: from `found`, else the logged means (and
+    for a point in `short`, a note that it is left out of the comparison)."""
     logged = {}
     for row in rows:  # the mean over folds, then over seeds, of each logged metric
         logged.setdefault((row["fraction"], row["mode"]), {}).setdefault(row["seed"], []).append(row)
@@ -213,7 +225,10 @@ def point_rows(table: list[dict], rows: list[dict], found: dict) -> list[dict]:
             point = {"macro_f1": means[METRIC], "ci95": None, "difference": None,
                      "balanced_accuracy": means["test_balanced_accuracy"],
                      "roc_auc_macro": means["test_roc_auc_macro"], "macro_f1_supported": None, "per_class": None,
-                     "note": "no predictions.csv for every selected model: mean of the logged test_macro_f1"}
+                     "note": f"{row['n_folds']} of {folds} outer folds finished: left out of the pooled "
+                             "comparison and the match rule; mean of the logged test_macro_f1" if key in short else
+                             "no predictions.csv for every selected model: mean of the logged test_macro_f1",
+                     "incomplete": key in short}
         result.append({**row, **point})
     return result
 
@@ -223,7 +238,8 @@ def reduction_summary(table: list[dict], delta: float = DEFAULT_DELTA) -> dict:
     without a `difference` interval use the fallback rule."""
     by_key = {(row["fraction"], row["mode"]): row for row in table}
     scratch_full = by_key.get(BASELINE)
-    transfer = sorted((row for row in table if row["mode"] == "transfer"), key=lambda row: row["fraction"])
+    transfer = sorted((row for row in table if row["mode"] == "transfer" and not row.get("incomplete")),
+                      key=lambda row: row["fraction"])
     if scratch_full is None:
         return {"baseline": None, "baseline_stderr": None, "fraction_of_baseline": {}, "matches": {},
                 "smallest_matching_fraction": None, "reduction": None,
@@ -245,7 +261,7 @@ def matched_fractions(table: list[dict], mode: str, delta: float) -> dict[float,
     if baseline is None:
         return {}
     return stats.matches({row["fraction"]: within_margin(row, baseline["macro_f1"], baseline[f"{METRIC}_stderr"], delta)
-                          for row in table if row["mode"] == mode})
+                          for row in table if row["mode"] == mode and not row.get("incomplete")})
 
 
 def within_margin(row: dict, baseline: float, baseline_stderr: float, delta: float) -> bool:
@@ -305,8 +321,10 @@ def summarize(client, experiment: str, out: str, sweep_run_id: str | None = None
                                                                       "mlflow.parentRunId": sweep_run_id})
     with tempfile.TemporaryDirectory() as directory:
         points = prediction_sets(client, rows, zero_shot_runs, directory)
-    estimates, bootstrap = stats.point_estimates(points, BASELINE, (ZERO_SHOT,), n_boot, seed)
-    table = point_rows(aggregate(rows), rows, estimates)
+    short = short_points(rows, declared["folds"])  # cut by --time-budget: not on the pooled objects
+    estimates, bootstrap = stats.point_estimates({key: seeds for key, seeds in points.items() if key not in short},
+                                                 BASELINE, (ZERO_SHOT,), n_boot, seed)
+    table = point_rows(aggregate(rows), rows, estimates, short, declared["folds"])
     reduced = reduction_summary(table, declared["delta"])
     if reduced["baseline"] is not None:
         reduced["baseline"]["converged"] = converged(rows)
