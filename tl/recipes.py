@@ -1,7 +1,7 @@
 """The default recipes: the settings `tl train`, `tl transfer` and the sweeps start from.
 
 They are what won the protocol-v2 search on real BTS at small fractions (issue 17; the run of
-results/sims_to_bts/, 5 outer folds, 12 Optuna trials per study): over the 15 models selected on
+results/sims_to_bts/v1_simulator_base/, from a simulator-v1 base, 5 outer folds, 12 Optuna trials per study): over the 15 models selected on
 validation macro-F1 at fractions 0.02, 0.05 and 0.1, the median of each searched number and the
 majority of each searched choice. transfer.strategy: `gru` and `head_then_all` were each selected
 6 times (`depth` 3); `gru` is taken for its higher mean validation macro-F1 (0.468 against 0.460).
