@@ -18,6 +18,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from tl.sweep.audit import audit
+from tmpfs import mounted_tmpfs
 from tl.sweep.driver import close_after
 from tl.sweep.runs import SweepInterrupted
 from tl.sweep.storage import EXIT_STORAGE, StorageFault, storage_fault, tune_state_intact
@@ -120,16 +121,9 @@ def test_a_tune_state_truncated_by_a_full_disk_is_found(tmp_path, truncate):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 64 MB tmpfs under tmp_path (needs root, as on the CI machine)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
+    """A 64 MB tmpfs under tmp_path."""
+    with mounted_tmpfs(tmp_path / "disk", "size=64m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def fill(disk: Path) -> Path:

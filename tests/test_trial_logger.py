@@ -4,7 +4,6 @@ restored driver, whose logger starts empty) and records Tune's failure count; a 
 failed stops the sweep instead of ending as failed; an epoch whose write failed is written later."""
 
 import pickle
-import subprocess
 from types import SimpleNamespace
 
 import pytest
@@ -15,6 +14,7 @@ from tl.sweep.storage import StorageFault, probe_fault
 from tl.sweep.study import Study
 from tl.sweep.tracking import OUTCOME
 from tl.sweep.trial_logger import EPOCHS_REPEATED, RESTARTS, TrialLogger
+from tmpfs import mounted_tmpfs
 
 
 def epoch_result(epoch: int) -> dict:
@@ -76,14 +76,9 @@ def test_a_trial_failed_by_its_storage_stops_the_sweep_and_is_not_ended(tmp_path
 
 @pytest.fixture
 def read_only_dir(tmp_path):
-    """A read-only tmpfs (root ignores permission bits, so a mount it is; needs root, as in CI)."""
-    mount = tmp_path / "read-only"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    """A read-only tmpfs under tmp_path."""
+    with mounted_tmpfs(tmp_path / "read-only", "ro,size=1m") as mount:
+        yield mount
 
 
 def test_a_storage_that_refuses_a_write_stops_the_sweep_even_when_the_error_says_nothing(tmp_path, read_only_dir):
