@@ -123,19 +123,21 @@ class SweepRuns:
             if run.info.status == "RUNNING":
                 self.client.set_tag(run.info.run_id, "tl.note", "stopped by --time-budget")
                 self.client.set_terminated(run.info.run_id, "KILLED")
-        self.state.attempts[study.key] = self.state.attempts.get(study.key, 0) + 1
-        self.state.restart.append(study.key)
-        self.save()
+        self._new_attempt(study)
         self.skipped.append(study.key)
         print(f"tl sweep: {study.key} stopped by --time-budget before its trials ended")
 
     def start_again(self, study: Study, why: str) -> None:
-        """Discard `study`'s current attempt (its MLflow runs are deleted by attempt_name) and
-        start it again under a new Tune name."""
+        """Discard `study`'s current attempt now and start it again under a new Tune name."""
+        self._new_attempt(study)
+        print(f"tl sweep: {study.key}: {why}; the study starts again")
+
+    def _new_attempt(self, study: Study) -> None:
+        """The next attempt_name of `study` is a new Tune experiment; its current attempt's MLflow
+        runs are deleted when that name is first asked for."""
         self.state.attempts[study.key] = self.state.attempts.get(study.key, 0) + 1
         self.state.restart.append(study.key)
         self.save()
-        print(f"tl sweep: {study.key}: {why}; the study starts again")
 
     def attempt_name(self, study: Study) -> str:
         """The Tune experiment name of `study`'s current attempt; the MLflow runs of a cut

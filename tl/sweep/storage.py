@@ -67,10 +67,25 @@ def _reason(error: BaseException) -> str | None:
     return None
 
 
+def _filesystem(path: str):
+    """(pyarrow filesystem, base path) of a local path or a URI."""
+    import pyarrow.fs as pafs
+
+    return pafs.FileSystem.from_uri(path) if "://" in path else (pafs.LocalFileSystem(), os.path.abspath(path))
+
+
+def write_probe(path: str) -> None:
+    """Write and delete a 2-byte file under `path` (local or URI); raises what the filesystem raised."""
+    fs, base = _filesystem(path)
+    fs.create_dir(base, recursive=True)
+    probe = f"{base}/.tl-write-probe"
+    with fs.open_output_stream(probe) as stream:
+        stream.write(b"ok")
+    fs.delete_file(probe)
+
+
 def probe_fault(path: str) -> str | None:
     """The storage fault a probe write under `path` meets now, or None (writable, or another error)."""
-    from tl.sweep.tracking import write_probe
-
     try:
         write_probe(path)
     except Exception as error:
@@ -84,8 +99,7 @@ def tune_state_intact(storage: str, name: str) -> bool:
     a full disk leaves them truncated, and Tune then restores a part of the study without a word."""
     import pyarrow.fs as pafs
 
-    path = f"{storage.rstrip('/')}/{name}"
-    fs, base = pafs.FileSystem.from_uri(path) if "://" in path else (pafs.LocalFileSystem(), os.path.abspath(path))
+    fs, base = _filesystem(f"{storage.rstrip('/')}/{name}")
     for info in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
         if info.type != pafs.FileType.File or not info.base_name.endswith((".json", ".pkl")):
             continue

@@ -24,6 +24,7 @@ import urllib.request
 from importlib import metadata
 
 from tl.errors import TLError
+from tl.sweep.storage import write_probe
 
 ROLE = "tl.role"  # sweep | base | fraction | trial
 TRIAL_ID = "tl.tune_trial_id"  # the Tune trial id: the dedupe key on --resume
@@ -71,21 +72,6 @@ def check_storage(path: str) -> None:
         write_probe(path)
     except Exception as error:
         raise TLError(f"--storage {path}: not writable ({type(error).__name__}: {str(error).splitlines()[0]})") from None
-
-
-def write_probe(path: str) -> None:
-    """Write and delete a 2-byte file under `path` (local or URI); raises what the filesystem raised."""
-    import pyarrow.fs as pafs
-
-    if "://" in path:
-        fs, base = pafs.FileSystem.from_uri(path)
-    else:
-        fs, base = pafs.LocalFileSystem(), os.path.abspath(path)
-    fs.create_dir(base, recursive=True)
-    probe = f"{base}/.tl-write-probe"
-    with fs.open_output_stream(probe) as stream:
-        stream.write(b"ok")
-    fs.delete_file(probe)
 
 
 def git_commit() -> str:
