@@ -20,21 +20,6 @@ MODES = ("transfer", "scratch")
 N_BOOT = 2000
 
 
-def selected_models(client, experiment: str, fraction: float, sweep_run_id: str | None) -> list[dict]:
-    """The report's selected-model rows (tl.sweep.report.collect) of `fraction`."""
-    from tl.errors import TLError
-    from tl.sweep.report import _sweep_run, collect
-
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise TLError(f"--experiment {experiment}: no such MLflow experiment")
-    sweep = _sweep_run(client, found.experiment_id, experiment, sweep_run_id)
-    rows = [row for row in collect(client, found.experiment_id, sweep) if abs(row["fraction"] - fraction) < 1e-9]
-    if not rows:
-        raise TLError(f"--fraction {fraction:g}: the sweep {sweep} has no completed study at this fraction")
-    return rows
-
-
 def curves(client, rows: list[dict], dataset, days: list, fraction: float, scratch: str) -> list[dict]:
     """One row per (mode, days): macro_f1, ci95, n_objects, and transfer's difference from scratch."""
     from tl.evaluation import model_dir_table
@@ -98,6 +83,7 @@ def main(argv=None) -> int:
 
     from tl.data import read_dataset
     from tl.errors import TLError
+    from tl.sweep.report import selected_at
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--tracking-uri", required=True)
@@ -111,7 +97,7 @@ def main(argv=None) -> int:
     days = [float(d) for d in args.days.split(",")] + [None]
     client = MlflowClient(args.tracking_uri)
     try:
-        rows = selected_models(client, args.experiment, args.fraction, args.sweep_run_id)
+        rows = selected_at(client, args.experiment, args.fraction, args.sweep_run_id)
         dataset = read_dataset(args.data)
         with tempfile.TemporaryDirectory() as scratch:
             found = curves(client, rows, dataset, days, args.fraction, scratch)
