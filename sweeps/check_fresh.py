@@ -83,13 +83,12 @@ def sweep_models(args, mode: str, scratch: str) -> list[str]:
     """The sweep's selected MODEL_DIRs of (fraction, mode), downloaded under `scratch`."""
     from mlflow.tracking import MlflowClient
 
-    from tl.sweep.report import selected_at
+    from tl.sweep.selected import download, selected_at
 
     client = MlflowClient(args.tracking_uri)
     rows = [row for row in selected_at(client, args.experiment, args.fraction, args.sweep_run_id)
             if row["mode"] == mode]
-    return [client.download_artifacts(row["run_id"], "model_dir", os.path.join(scratch, row["run_id"]))
-            for row in rows]
+    return list(download(client, rows, scratch).values())
 
 
 def score(models: dict, dataset) -> tuple[dict, dict]:

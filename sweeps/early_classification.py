@@ -22,21 +22,13 @@ N_BOOT = 2000
 
 def curves(client, rows: list[dict], dataset, days: list, fraction: float, scratch: str) -> list[dict]:
     """One row per (mode, days): macro_f1, ci95, n_objects, and transfer's difference from scratch."""
-    from tl.evaluation import model_dir_table
     from tl.stats import point_estimates
+    from tl.sweep.selected import download, fold_points
 
-    model_dirs = {row["run_id"]: client.download_artifacts(row["run_id"], "model_dir",
-                                                           os.path.join(scratch, row["run_id"]))
-                  for row in rows}
+    model_dirs = download(client, rows, scratch)
     found = []
     for day in days:
-        nested: dict = {}
-        for row in rows:
-            table = model_dir_table(model_dirs[row["run_id"]], dataset, days=day)
-            fold = -1 if row["fold"] is None else row["fold"]
-            nested.setdefault(row["mode"], {}).setdefault(row["seed"], {})[fold] = table
-        points = {(fraction, mode): [[folds[f] for f in sorted(folds)] for _, folds in sorted(seeds.items())]
-                  for mode, seeds in nested.items()}
+        points = {(fraction, mode): seeds for mode, seeds in fold_points(rows, model_dirs, dataset, day).items()}
         estimates, facts = point_estimates(points, (fraction, "scratch"), n_boot=N_BOOT, seed=0)
         for mode in MODES:
             if (fraction, mode) not in estimates:
@@ -83,7 +75,7 @@ def main(argv=None) -> int:
 
     from tl.data import read_dataset
     from tl.errors import TLError
-    from tl.sweep.report import selected_at
+    from tl.sweep.selected import selected_at
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--tracking-uri", required=True)

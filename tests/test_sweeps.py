@@ -116,6 +116,31 @@ def test_ztf_to_lsst_smoke(ray_session, tmp_path):
     client, _ = check_store(out, "ztf_to_lsst")
     check_champion_reproduces_its_test_metric(client, "ztf_to_lsst", os.path.join(out, "data", "target"))
     check_early_classification(client, out)
+    check_compare_runs(out)
+
+
+def check_compare_runs(out: str):
+    """sweeps/compare_runs.py on the smoke store (its points re-scored from the MODEL_DIRs) against
+    the report's summary.json (from the logged predictions): the same estimates and differences."""
+    uri = f"sqlite:///{out}/mlflow.db"
+    argv = ["--data", os.path.join(out, "data", "target"), "--out", os.path.join(out, "compare"),
+            "--point", "base", uri, "ztf_to_lsst", "1", "scratch", "--point", "t1", uri, "ztf_to_lsst", "1", "transfer",
+            "--point", "t25", uri, "ztf_to_lsst", "0.25", "transfer", "--baseline", "base", "--versus", "t1"]
+    assert load_script("compare_runs").main(argv) == 0
+    with open(os.path.join(out, "compare", "compare.json")) as stream:
+        points = json.load(stream)["points"]
+    with open(os.path.join(out, "report", "summary.json")) as stream:
+        fractions = json.load(stream)["fractions"]
+    assert points["base"]["macro_f1"] == pytest.approx(fractions["1"]["scratch"]["macro_f1"], abs=1e-9)
+    for name, fraction in (("t1", "1"), ("t25", "0.25")):
+        assert points[name]["macro_f1"] == pytest.approx(fractions[fraction]["transfer"]["macro_f1"], abs=1e-9)
+        assert points[name]["minus"]["base"]["macro_f1"] == pytest.approx(
+            fractions[fraction]["transfer"]["difference"]["macro_f1"], abs=1e-9)
+    assert points["t25"]["minus"]["t1"]["macro_f1"] == pytest.approx(
+        points["t25"]["macro_f1"] - points["t1"]["macro_f1"], abs=1e-9)
+    assert points["t1"]["of_baseline"] == pytest.approx(points["t1"]["macro_f1"] / points["base"]["macro_f1"])
+    unknown = argv[:-2] + ["--versus", "nobody"]
+    assert load_script("compare_runs").main(unknown) == 2
 
 
 def check_early_classification(client, out: str):

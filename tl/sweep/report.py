@@ -355,19 +355,6 @@ def matches_definition(delta: float) -> str:
             "scratch@1.0 standard error over seeds")
 
 
-def selected_at(client, experiment: str, fraction: float, sweep_run_id: str | None = None) -> list[dict]:
-    """collect's rows of `fraction` in `experiment` (its newest sweep run unless given): the selected
-    model of every study there (early classification and the fresh-object check score these)."""
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise TLError(f"--experiment {experiment}: no such MLflow experiment")
-    sweep = _sweep_run(client, found.experiment_id, experiment, sweep_run_id)
-    rows = [row for row in collect(client, found.experiment_id, sweep) if abs(row["fraction"] - fraction) < 1e-9]
-    if not rows:
-        raise TLError(f"--fraction {fraction:g}: the sweep {sweep} has no completed study at this fraction")
-    return rows
-
-
 def _sweep_run(client, experiment_id: str, experiment: str, sweep_run_id: str | None) -> str:
     if sweep_run_id is None:
         sweeps = tracking.find_runs(client, experiment_id, {tracking.ROLE: "sweep"})
