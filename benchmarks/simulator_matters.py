@@ -13,8 +13,9 @@ subset. On the data set's own split (`tl ingest bts`; the simulator v2 was tuned
              stopping and prior correction on `val`, scored on `test`
 
 Estimates are means over replicates; intervals are tl.stats paired bootstraps over the objects, and
-every label's difference is taken from the first label draw by draw. Writes matters.json and
-matters.md to --out (the transfer MODEL_DIRs too).
+every label's difference is taken from the first label draw by draw. Writes matters.json,
+matters.md and matters.png (both points per label, in flag order, with their intervals) to --out
+(the transfer MODEL_DIRs too). Labels may be simulator versions or base sizes (`--base n2000=DIR`).
 """
 
 from __future__ import annotations
@@ -129,6 +130,27 @@ def markdown(result: dict, reference: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(result: dict, path: str) -> None:
+    """Zero-shot (val) and transfer (test) macro-F1 per label, replicate means with 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = result["labels"]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for kind, name in (("zero_shot_val", "zero-shot (val)"), ("transfer_test", f"transfer {result['args']['fraction']:g} (test)")):
+        points = [result[kind]["points"][label]["macro_f1"] for label in labels]
+        values = [p["estimate"] for p in points]
+        errors = [[v - p["ci95"][0] for v, p in zip(values, points)], [p["ci95"][1] - v for v, p in zip(values, points)]]
+        axis.errorbar(range(len(labels)), values, yerr=errors, marker="o", capsize=3, label=name)
+    axis.set_xticks(range(len(labels)), labels)
+    axis.set_ylabel(f"macro-F1 (mean of {result['replicates']} replicates, 95% interval)")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
 def interval_text(value: dict, sign: bool = False) -> str:
     form = "{:+.3f}" if sign else "{:.3f}"
     low, high = value["ci95"]
@@ -157,6 +179,7 @@ def main(argv=None) -> int:
     text = markdown(result, reference)
     with open(os.path.join(args.out, "matters.md"), "w") as stream:
         stream.write(text)
+    plot(result, os.path.join(args.out, "matters.png"))
     print(text, end="")
     return 0
 

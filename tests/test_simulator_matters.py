@@ -58,6 +58,7 @@ def test_points_are_replicate_means_of_sklearn(tmp_path):
     zero_shot = result["zero_shot_val"]["points"]
     assert result["zero_shot_val"]["n_objects"] == int((dataset.objects["split"] == "val").sum())
     assert 0 <= zero_shot["a"]["balanced_accuracy"]["estimate"] <= 1
+    assert (out / "matters.png").stat().st_size > 0
 
 
 def test_unequal_replicates_are_refused(tmp_path, capsys):
