@@ -76,7 +76,7 @@ def test_each_field_has_its_own_grid_period():
     from tl.surveys import _grid_nights
 
     first = np.random.default_rng(5).integers(58200, 59000, 20000)
-    on_grid = _grid_nights(ZTF.grid_days, first, 60, np.random.default_rng(6))
+    on_grid = _grid_nights(ZTF.grid_days, first, 60, np.random.default_rng(6))  # a lattice (no jitter)
     spacing = [np.unique(np.diff(np.flatnonzero(row))) for row in on_grid[:2000]]
     assert all(len(days) == 1 for days in spacing)  # every field strictly periodic
     period = np.array([days[0] for days in spacing])
@@ -84,6 +84,19 @@ def test_each_field_has_its_own_grid_period():
         assert np.mean(period == days) == pytest.approx(share, abs=0.03)
     first_on = np.argmax(on_grid, axis=1)  # the phase: uniform over the period
     assert np.mean(first_on[:2000][period == 3] == 0) == pytest.approx(1 / 3, abs=0.05)
+    # with jitter each step is the period, one night less or more (at least 1): a renewal process
+    jittered = _grid_nights({3: 1.0}, first, 400, np.random.default_rng(7), ZTF.grid_jitter)
+    row, night = np.nonzero(jittered)
+    steps = np.diff(night)[np.diff(row) == 0]
+    assert set(np.unique(steps)) == {2, 3, 4}
+    assert np.mean(steps == 3) == pytest.approx(1 - ZTF.grid_jitter, abs=0.01)
+    assert np.mean(steps == 2) == pytest.approx(np.mean(steps == 4), abs=0.01)
+    daily = _grid_nights({1: 1.0}, first[:500], 200, np.random.default_rng(8), ZTF.grid_jitter)
+    daily_steps = np.diff(np.nonzero(daily)[1])[np.diff(np.nonzero(daily)[0]) == 0]
+    assert set(np.unique(daily_steps)) == {1, 2}
+    # durations lose the lattice: nights from the first grid night, modulo 3, nearly uniform
+    span = np.array([n.max() - n.min() for n in map(np.flatnonzero, jittered[:3000])])
+    assert np.bincount(span % 3, minlength=3).min() / len(span) > 0.28
 
 
 def test_bts_like_cadence_and_snr_match_the_bts_train_split():

@@ -89,7 +89,7 @@ CLASS_MODELS: dict[str, ClassModel] = {
         temperature_peak_k=(10500.0, 2500.0), temperature_late_k=6000.0, cooling_days=15.0,
         pre_peak_heating=0.3, uv_cutoff_nm=350.0, uv_power=2.0, host_ebv_mean=0.12),
     "SN Ibc": ClassModel(
-        peak_magnitude=(-17.5, 0.85), rise_days=(11.5, 0.45), fade_days=(9.0, 0.45), peak_rounding=0.5,
+        peak_magnitude=(-17.3, 0.85), rise_days=(11.5, 0.45), fade_days=(9.0, 0.45), peak_rounding=0.5,
         tail_fraction=0.20, tail_half_life_days=50.0, temperature_peak_k=(7500.0, 1600.0),
         temperature_late_k=5000.0, cooling_days=15.0, uv_cutoff_nm=400.0, uv_power=3.0,
         host_ebv_mean=0.30),

@@ -115,6 +115,7 @@ class SurveyModel:
     grid_days: int | dict[int, float] = 0  # a regular cadence: every grid_days-th night is targeted
     # (0: none; {period: share of fields}: each field its own period)
     grid_probability: float = 0.0  # P(a targeted grid night is observed); off-grid: night_probability
+    grid_jitter: float = 0.0  # P(a step between grid nights is a night shorter or longer)
     pair_probability: float = 1.0  # P(an observed night has visits_per_night visits, else one)
     visit_separation_days: tuple[float, float] = (0.03, 0.04)  # uniform range between a night's visits
     separation_log_uniform: bool = False  # visit_separation_days is a log-uniform range instead
@@ -149,8 +150,10 @@ class SurveyModel:
 # field's time of night drifts earlier through its season (sidereal time) with a small scatter.
 # Nightly sampling v3, tuned to the BTS train light curves (`tl ingest bts`, split == train;
 # benchmarks/validate_simulator.py): per object, the median gap between detections is ~1 / ~2 / ~3 d
-# for 23 / 22 / 35% of objects (the grid period mix, with 5% of extra off-grid nights); nights
-# with both g and r 16-77% (5-95% over objects; Beta a + b = 4 around pair_probability 0.6),
+# for 23 / 22 / 35% of objects (the grid period mix, with 5% of extra off-grid nights); the grid
+# is not a lattice: first detection -> brightest is uniform modulo 3 d in BTS, so each step
+# between grid nights is a night shorter or longer in 20% (grid_jitter); nights with both g and
+# r 16-77% (5-95% over objects; Beta a + b = 4 around pair_probability 0.56),
 # 3+ visits on 8% of nights (same-band repeats minutes apart, 28% of same-night pairs, most
 # fields none: Beta a + b = 2 around 8%); g/r pairs 0.02-0.10 d
 # apart (log-uniform; median 0.045 d); gaps between nights within ~0.07 d (IQR) of whole days, first
@@ -168,8 +171,8 @@ ZTF = SurveyModel(
     depth={"ztf_g": 20.8, "ztf_r": 20.6, "ztf_i": 19.9}, depth_scatter=0.4,
     night_probability=0.05, cadence_scatter=0.5, visits_per_night=2, season_days=240.0,
     poisson_coefficient=0.032, calibration_floor=0.02, start_mjd=58200.0, duration_days=3 * 365.25,
-    grid_days={1: 0.12, 2: 0.2, 3: 0.64, 4: 0.04}, grid_probability=0.9,
-    pair_probability=0.6, visit_separation_days=(0.015, 0.13), separation_log_uniform=True,
+    grid_days={1: 0.12, 2: 0.16, 3: 0.68, 4: 0.04}, grid_probability=0.9, grid_jitter=0.2,
+    pair_probability=0.56, visit_separation_days=(0.015, 0.13), separation_log_uniform=True,
     weather_loss=0.25, weather_run_nights=2.0, detection_snr=6.0,
     night_start=(0.13, 0.49), night_start_jitter_days=0.03, repeat_probability=0.08,
     field_concentration=(4.0, 2.0), reported_error_factor=(1.5, 0.42),
@@ -263,7 +266,7 @@ def observed_nights(survey: SurveyModel, first_night, n_nights, rng,
     night_probability = np.clip(survey.night_probability * field_scatter, 0, 1).astype(np.float32)
     threshold = np.broadcast_to(night_probability[:, None], (n_objects, width))
     if survey.grid_days:  # each field's own phase on the regular grid
-        on_grid = _grid_nights(survey.grid_days, first_night, width, rng)
+        on_grid = _grid_nights(survey.grid_days, first_night, width, rng, survey.grid_jitter)
         threshold = np.where(on_grid, np.float32(survey.grid_probability), threshold)
     in_window = np.arange(width)[None, :] < n_nights[:, None]
     observed = (in_window & _periodic_rows(np.arange(365) < survey.season_days, season_day, width)
@@ -276,20 +279,33 @@ def observed_nights(survey: SurveyModel, first_night, n_nights, rng,
     return obj, (first_night[obj] + night).astype(float)
 
 
-def _grid_nights(grid_days, first_night, width: int, rng) -> np.ndarray:
+def _grid_nights(grid_days, first_night, width: int, rng, jitter: float = 0.0) -> np.ndarray:
     """(n_objects, width) bool: the nights of each field's regular grid, at a random phase (and,
-    for a {period: share} grid_days, a period drawn per field)."""
-    if not isinstance(grid_days, dict):
+    for a {period: share} grid_days, a period drawn per field); with `jitter`, each step from one
+    grid night to the next is a night shorter or longer with that probability (a renewal process,
+    not a lattice: the scheduler keeps the cadence, not the calendar)."""
+    if not isinstance(grid_days, dict) and jitter == 0:
         phase = rng.integers(0, grid_days, len(first_night))
         return _periodic_rows(np.arange(grid_days) == 0, (first_night + phase) % grid_days, width)
+    grid_days = grid_days if isinstance(grid_days, dict) else {grid_days: 1.0}
     periods = np.array(list(grid_days))
     shares = np.array(list(grid_days.values()), dtype=float)
     period = periods[rng.choice(len(periods), len(first_night), p=shares / shares.sum())]
-    phase = rng.integers(0, period)
     on_grid = np.zeros((len(first_night), width), dtype=bool)
+    if jitter == 0:
+        phase = rng.integers(0, period)
+        for days in periods:
+            rows = period == days
+            on_grid[rows] = _periodic_rows(np.arange(days) == 0, (first_night[rows] + phase[rows]) % days, width)
+        return on_grid
     for days in periods:
-        rows = period == days
-        on_grid[rows] = _periodic_rows(np.arange(days) == 0, (first_night[rows] + phase[rows]) % days, width)
+        rows = np.flatnonzero(period == days)
+        steps = width // max(days - 1, 1) + 1  # enough grid nights to cross the window
+        uniform = rng.random((len(rows), steps), dtype=np.float32)
+        gaps = np.maximum(days - (uniform < jitter / 2) + (uniform > 1 - jitter / 2), 1)
+        nights = rng.integers(0, days, len(rows))[:, None] + np.cumsum(gaps, axis=1) - gaps
+        inside = nights < width
+        on_grid[np.repeat(rows, steps)[inside.ravel()], nights[inside]] = True
     return on_grid
 
 
