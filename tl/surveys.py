@@ -367,9 +367,8 @@ def schedule_visits(survey: SurveyModel, bands, first_night, n_nights, rng, seas
     keep = np.ones(band.shape, dtype=bool)
     keep[:, 1:] = (rng.random(len(obj)) < pair)[:, None]
     if survey.repeat_probability > 0:
-        band, mjd, limit, keep = _add_repeats(survey, band, mjd, limit, keep, nightly, repeat, rng)
-    per_night = band.shape[1]
-    return np.repeat(obj, per_night)[keep.ravel()], mjd[keep], band[keep], limit[keep]
+        return _with_repeats(survey, obj, band, mjd, limit, keep, nightly, repeat, rng)
+    return np.repeat(obj, visits)[keep.ravel()], mjd[keep], band[keep], limit[keep]
 
 
 def _field_probabilities(survey: SurveyModel, obj, n_objects: int, rng):
@@ -384,19 +383,23 @@ def _field_probabilities(survey: SurveyModel, obj, n_objects: int, rng):
     return draws[0], draws[1][:, None]
 
 
-def _add_repeats(survey: SurveyModel, band, mjd, limit, keep, nightly, repeat, rng):
-    """(n_nights, 2 * visits) arrays: each visit followed by its same-band repeat (kept with
-    probability `repeat`, a log-uniform delay later, at the night's depth nightly); later visits
-    move on by the delays before them, so every row stays in time order."""
-    repeated = keep & (rng.random(band.shape) < repeat)
-    low, high = np.log(survey.repeat_separation_days)
-    delay = np.exp(rng.uniform(low, high, band.shape)) * repeated
-    shifted = mjd + np.cumsum(delay, axis=1) - delay  # each visit after the repeats before it
-    repeat_limit = nightly + rng.normal(0, 0.1, band.shape)
-    return (_interleave(band, band), _interleave(shifted, shifted + delay),
-            _interleave(limit, repeat_limit), _interleave(keep, repeated))
-
-
-def _interleave(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """(n, 2k) from two (n, k): columns first[:, 0], second[:, 0], first[:, 1], ..."""
-    return np.stack([first, second], axis=2).reshape(first.shape[0], 2 * first.shape[1])
+def _with_repeats(survey: SurveyModel, obj, band, mjd, limit, keep, nightly, repeat, rng):
+    """schedule_visits' output with same-band repeats: each kept visit repeated with probability
+    `repeat` a log-uniform delay later (at the night's depth `nightly`), right after it; later
+    visits of the night move on by the delays before them, so the output stays in time order.
+    band, mjd, limit, keep, nightly: (n_nights, visits); visit k of a night is column 2k of the
+    (n_nights, 2 visits) layout, its repeat column 2k + 1."""
+    repeated = keep & (rng.random(band.shape, dtype=np.float32) < repeat)
+    n_repeats = np.count_nonzero(repeated)
+    delay = np.zeros(band.shape)
+    delay[repeated] = np.exp(rng.uniform(*np.log(survey.repeat_separation_days), n_repeats))
+    mjd = mjd + np.cumsum(delay, axis=1) - delay  # each visit after the repeats before it
+    nights, visits = band.shape
+    out_keep = np.empty((nights, 2 * visits), dtype=bool)
+    out_keep[:, 0::2], out_keep[:, 1::2] = keep, repeated
+    out_mjd = np.empty((nights, 2 * visits))
+    out_mjd[:, 0::2], out_mjd[:, 1::2] = mjd, mjd + delay
+    out_limit = np.repeat(limit, 2, axis=1)
+    out_limit[:, 1::2][repeated] = nightly[repeated] + rng.normal(0, 0.1, n_repeats)
+    return (np.repeat(obj, 2 * visits)[out_keep.ravel()], out_mjd[out_keep],
+            np.repeat(band, 2, axis=1)[out_keep], out_limit[out_keep])
