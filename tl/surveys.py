@@ -387,19 +387,16 @@ def _with_repeats(survey: SurveyModel, obj, band, mjd, limit, keep, nightly, rep
     """schedule_visits' output with same-band repeats: each kept visit repeated with probability
     `repeat` a log-uniform delay later (at the night's depth `nightly`), right after it; later
     visits of the night move on by the delays before them, so the output stays in time order.
-    band, mjd, limit, keep, nightly: (n_nights, visits); visit k of a night is column 2k of the
-    (n_nights, 2 visits) layout, its repeat column 2k + 1."""
+    band, mjd, limit, keep, nightly: (n_nights, visits)."""
     repeated = keep & (rng.random(band.shape, dtype=np.float32) < repeat)
     n_repeats = np.count_nonzero(repeated)
-    delay = np.zeros(band.shape)
-    delay[repeated] = np.exp(rng.uniform(*np.log(survey.repeat_separation_days), n_repeats))
-    mjd = mjd + np.cumsum(delay, axis=1) - delay  # each visit after the repeats before it
-    nights, visits = band.shape
-    out_keep = np.empty((nights, 2 * visits), dtype=bool)
-    out_keep[:, 0::2], out_keep[:, 1::2] = keep, repeated
-    out_mjd = np.empty((nights, 2 * visits))
-    out_mjd[:, 0::2], out_mjd[:, 1::2] = mjd, mjd + delay
-    out_limit = np.repeat(limit, 2, axis=1)
-    out_limit[:, 1::2][repeated] = nightly[repeated] + rng.normal(0, 0.1, n_repeats)
-    return (np.repeat(obj, 2 * visits)[out_keep.ravel()], out_mjd[out_keep],
-            np.repeat(band, 2, axis=1)[out_keep], out_limit[out_keep])
+    delay = np.exp(rng.uniform(*np.log(survey.repeat_separation_days), n_repeats))
+    per_visit = np.zeros(band.shape)
+    per_visit[repeated] = delay
+    mjd = mjd.copy()
+    mjd[:, 1:] += np.cumsum(per_visit[:, :-1], axis=1)  # each visit after the repeats before it
+    after = np.flatnonzero(repeated[keep]) + 1  # a repeat goes right after its visit
+    return (np.insert(np.repeat(obj, band.shape[1])[keep.ravel()], after, obj[np.nonzero(repeated)[0]]),
+            np.insert(mjd[keep], after, mjd[repeated] + delay),
+            np.insert(band[keep], after, band[repeated]),
+            np.insert(limit[keep], after, nightly[repeated] + rng.normal(0, 0.1, n_repeats)))
