@@ -79,7 +79,8 @@ class ClassModel:
 #   ~2500 K within a week (Kasen et al. 2017, Nature 551, 80; Villar et al. 2017).
 CLASS_MODELS: dict[str, ClassModel] = {
     "SN Ia": ClassModel(
-        peak_magnitude=(-19.17, 0.40), rise_days=(12.5, 0.12), rise_power=3.0, fade_days=(13.2, 0.12), peak_rounding=0.5,
+        peak_magnitude=(-19.17, 0.40), rise_days=(12.5, 0.12), rise_power=3.0, fade_days=(13.2, 0.12),
+        peak_rounding=0.5,
         tail_fraction=0.25, tail_half_life_days=35.0, temperature_peak_k=(11700.0, 1400.0),
         temperature_late_k=5200.0, cooling_days=18.0, uv_cutoff_nm=400.0, uv_power=4.0,
         host_ebv_mean=0.03),
