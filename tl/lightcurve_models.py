@@ -32,6 +32,8 @@ class ClassModel:
     peak_magnitude: tuple[float, float]  # M_peak at 550 nm: (mean, sigma), normal
     rise_days: tuple[float, float]  # half-maximum to peak: lognormal (median, sigma_ln)
     fade_days: tuple[float, float]  # peak to half-maximum: lognormal
+    rise_power: float = 2.0  # s(t) = 2^-(|t| / rise)^power before peak (2: Gaussian)
+    peak_rounding: float = 0.0  # width of the flat top after peak, in units of fade (luminosity_shape)
     tail_fraction: float = 0.0  # weight of the slow post-peak component
     tail_half_life_days: float = 100.0  # half-life of the slow component
     plateau_end_days: tuple[float, float] | None = None  # normal; end of a hydrogen plateau
@@ -50,18 +52,24 @@ class ClassModel:
 # rise, fade, redshift, detections and peak g-r (benchmarks/validate_simulator.py). M_peak is
 # before host extinction (host E(B-V) ~ exponential: Hatano et al. 1998; Drout et al. 2011).
 # SN Ia: M ~ -19.2 +- 0.4 (Perley et al. 2020, ApJ 904, 35, BTS luminosity function; Richardson
-#   et al. 2014, AJ 147, 118); half-max rise ~ 10 d, fade ~ 13 d (Perley 2020; Miller et al. 2020
-#   ZTF Ia rise times); g-r ~ 0 at peak (T ~ 11000-12000 K) reddening to g-r ~ 1 at +30 d;
-#   strong UV line blanketing below ~400 nm; little host dust.
+#   et al. 2014, AJ 147, 118); fade ~ 13 d (Perley 2020); the early rise is steep (flux ~ t^2 from
+#   first light ~18 d before peak: Miller et al. 2020, ApJ 902, 47), not Gaussian: rise_power 3
+#   with half-max rise 12.5 d, tuned to first detection -> brightest (BTS train median 12.9 d,
+#   < 3% beyond 20 d); g-r ~ 0 at peak (T ~ 11700 +- 1400 K, the spread of BTS train g-r at peak)
+#   reddening to g-r ~ 1 at +30 d; strong UV line blanketing below ~400 nm; little host dust; a
+#   rounded peak (peak_rounding: no cusp) and a 25% slow tail.
 # SN II: M ~ -17.0 +- 1.0 (Richardson 2014: IIP -16.8 +- 1.0, IIL -18.0, IIn -18.6 +- 1.5;
 #   Perley 2020); fast rise (~7-10 d, Gonzalez-Gaitan et al. 2015) with a broad tail (IIn, IIb),
 #   plateau ending at ~85 d (Anderson et al. 2014: optically thick phase ~ 80-85 d; shortened from
 #   100 d to match peak -> last detection in the BTS train split) after an early decline; hot
-#   before peak, ~10000 K at peak cooling to ~6000 K (Faran et al. 2018); host E(B-V) ~ 0.1.
-#   IIn and IIb now have their own models (SUBTYPE_MODELS).
+#   before peak, ~10500 +- 2500 K at peak (the wide g-r at peak of BTS train SN II) cooling to
+#   ~6000 K (Faran et al. 2018); host E(B-V) ~ 0.1. Type IIP plateaus keep most of the peak flux
+#   for weeks: half-max fade ~ 40 d (lognormal 0.6), tuned to the median flux / peak of the BTS
+#   train SN II detections (0.58). IIn and IIb have their own models (SUBTYPE_MODELS).
 # SN Ibc: M ~ -17.5 +- 0.9 (Drout et al. 2011; Richardson 2014; Perley 2020); rise ~ 11 d,
-#   fade ~ 7-12 d (Drout 2011; Taddia et al. 2015); redder than Ia at peak (T ~ 7500 K) and
-#   dustier hosts (Drout 2011: mean host E(B-V) ~ 0.3).
+#   fade ~ 7-12 d (Drout 2011; Taddia et al. 2015; 9 d with a rounded peak, for the BTS train
+#   flux / peak); redder than Ia at peak (T ~ 7500 +- 1600 K: BTS train g-r at peak spans -0.15 to
+#   1.2) and dustier hosts (Drout 2011: mean host E(B-V) ~ 0.3).
 # SLSN: M ~ -20.3 +- 0.6 before selection, -20.8 in BTS (Nicholl et al. 2017, ApJ 850, 55;
 #   De Cia et al. 2018; Chen et al. 2023 ZTF SLSN-I); rise 20-60 d, slow fade; T ~ 12000 K
 #   cooling slowly.
@@ -71,22 +79,23 @@ class ClassModel:
 #   ~2500 K within a week (Kasen et al. 2017, Nature 551, 80; Villar et al. 2017).
 CLASS_MODELS: dict[str, ClassModel] = {
     "SN Ia": ClassModel(
-        peak_magnitude=(-19.17, 0.40), rise_days=(10.0, 0.18), fade_days=(13.2, 0.12),
-        tail_fraction=0.25, tail_half_life_days=35.0, temperature_peak_k=(11700.0, 1000.0),
+        peak_magnitude=(-19.17, 0.40), rise_days=(12.5, 0.12), rise_power=3.0, fade_days=(13.2, 0.12),
+        peak_rounding=0.5,
+        tail_fraction=0.25, tail_half_life_days=35.0, temperature_peak_k=(11700.0, 1400.0),
         temperature_late_k=5200.0, cooling_days=18.0, uv_cutoff_nm=400.0, uv_power=4.0,
         host_ebv_mean=0.03),
     "SN II": ClassModel(
-        peak_magnitude=(-17.0, 0.95), rise_days=(10.0, 0.75), fade_days=(19.0, 0.50),
-        tail_fraction=0.40, tail_half_life_days=150.0, plateau_end_days=(85.0, 20.0),
-        temperature_peak_k=(10000.0, 1500.0), temperature_late_k=6000.0, cooling_days=15.0,
+        peak_magnitude=(-17.0, 0.95), rise_days=(10.0, 0.75), fade_days=(40.0, 0.60), peak_rounding=0.25,
+        tail_fraction=0.20, tail_half_life_days=150.0, plateau_end_days=(85.0, 20.0),
+        temperature_peak_k=(10500.0, 2500.0), temperature_late_k=6000.0, cooling_days=15.0,
         pre_peak_heating=0.3, uv_cutoff_nm=350.0, uv_power=2.0, host_ebv_mean=0.12),
     "SN Ibc": ClassModel(
-        peak_magnitude=(-17.5, 0.85), rise_days=(11.5, 0.45), fade_days=(7.0, 0.45),
-        tail_fraction=0.20, tail_half_life_days=50.0, temperature_peak_k=(7500.0, 1000.0),
+        peak_magnitude=(-17.3, 0.85), rise_days=(11.5, 0.45), fade_days=(9.0, 0.45), peak_rounding=0.5,
+        tail_fraction=0.20, tail_half_life_days=50.0, temperature_peak_k=(7500.0, 1600.0),
         temperature_late_k=5000.0, cooling_days=15.0, uv_cutoff_nm=400.0, uv_power=3.0,
         host_ebv_mean=0.30),
     "SLSN": ClassModel(
-        peak_magnitude=(-20.3, 0.60), rise_days=(23.0, 0.45), fade_days=(20.0, 0.40),
+        peak_magnitude=(-20.3, 0.60), rise_days=(23.0, 0.45), fade_days=(20.0, 0.40), peak_rounding=0.5,
         tail_fraction=0.10, tail_half_life_days=80.0, temperature_peak_k=(12000.0, 1500.0),
         temperature_late_k=7000.0, cooling_days=60.0, uv_cutoff_nm=300.0, uv_power=2.0),
     "TDE": ClassModel(
@@ -143,6 +152,7 @@ SUBTYPE_SHARES: dict[str, dict[str, float]] = {
     "SLSN": {"SLSN-II": 8 / 23},
 }
 MODELS: dict[str, ClassModel] = {**CLASS_MODELS, **SUBTYPE_MODELS}  # by canonical or sub-type name
+CANONICAL_CLASS: dict[str, str] = {sub: label for label, shares in SUBTYPE_SHARES.items() for sub in shares}
 
 # AGN (MacLeod et al. 2010, ApJ 721, 1014): damped random walk in magnitude, rest-frame
 # tau ~ 200 d (lognormal), SF_inf ~ 0.2 mag at 400 nm scaling as lambda^-0.48; quasar continuum
@@ -177,23 +187,29 @@ def draw_parameters(label: str, n: int, rng: np.random.Generator) -> dict[str, n
     return params
 
 
-def luminosity_shape(t, rise, fade, tail_fraction, tail_half_life, plateau_end):
-    """s(t): peak 1 at t=0, s(-rise) = s(fade) = 1/2. All arguments broadcast (days, rest frame)."""
+def luminosity_shape(t, rise, fade, tail_fraction, tail_half_life, plateau_end, rise_power=2.0,
+                     peak_rounding=0.0):
+    """s(t): peak 1 at t=0, s(-rise) = s(fade) = 1/2. All arguments broadcast (days, rest frame).
+    The fast decline is exponential in sqrt(t^2 + w^2) - w, w = peak_rounding * fade: flat at the
+    peak (no cusp) when w > 0, exponential after it."""
     t = np.asarray(t, dtype=float)
-    before = np.exp2(-((np.minimum(t, 0.0) / rise) ** 2))
-    fast_half_life = fast_component_half_life(fade, tail_fraction, tail_half_life)
+    before = np.exp2(-((-np.minimum(t, 0.0) / rise) ** rise_power))
+    rounding = peak_rounding * fade
+    fast_half_life = fast_component_half_life(fade, tail_fraction, tail_half_life, peak_rounding)
     after_t = np.maximum(t, 0.0)
-    after = ((1.0 - tail_fraction) * np.exp2(-after_t / fast_half_life)
+    after = ((1.0 - tail_fraction) * np.exp2(-(np.sqrt(after_t ** 2 + rounding ** 2) - rounding) / fast_half_life)
              + tail_fraction * np.exp2(-after_t / tail_half_life))
     # end of a hydrogen plateau: a drop by ~90% over ~10 days
     drop = 0.1 + 0.9 / (1.0 + np.exp(np.clip((after_t - plateau_end) / 4.0, -50, 50)))
     return np.where(t < 0, before, after * drop)
 
 
-def fast_component_half_life(fade, tail_fraction, tail_half_life):
-    """Half-life of the fast post-peak component, chosen so that s(fade) = 1/2 exactly (tail_fraction < 1/2)."""
+def fast_component_half_life(fade, tail_fraction, tail_half_life, peak_rounding=0.0):
+    """Half-life of the fast post-peak component (in sqrt(t^2 + w^2) - w, see luminosity_shape),
+    chosen so that s(fade) = 1/2 exactly (tail_fraction < 1/2)."""
     tail_at_fade = tail_fraction * np.exp2(-fade / tail_half_life)
-    return -fade / np.log2((0.5 - tail_at_fade) / (1.0 - tail_fraction))
+    rounding = peak_rounding * fade
+    return -(np.sqrt(fade ** 2 + rounding ** 2) - rounding) / np.log2((0.5 - tail_at_fade) / (1.0 - tail_fraction))
 
 
 def temperature_range(model: ClassModel, temperature_peak):
@@ -248,7 +264,8 @@ def steady_magnitude(model: ClassModel, params: dict, wavelength_rest_nm):
 def changing_magnitude(model: ClassModel, params: dict, t_rest, wavelength_rest_nm):
     """The part of M(lambda, t) that changes with time: -2.5 log10 s(t) + the colour at T(t)."""
     shape = luminosity_shape(t_rest, params["rise_days"], params["fade_days"], model.tail_fraction,
-                             model.tail_half_life_days, params["plateau_end_days"])
+                             model.tail_half_life_days, params["plateau_end_days"], model.rise_power,
+                             model.peak_rounding)
     temp = temperature(t_rest, model, params["temperature_peak_k"], params["rise_days"])
     return -2.5 * np.log10(np.maximum(shape, 1e-30)) + blackbody_colour(wavelength_rest_nm, temp)
 

@@ -196,9 +196,16 @@ def simulate_batch(label, size, survey, bands, rng, bts_like):
                                                            candidates, obj, band, mjd - t_zero[obj]))
     flux_err = flux_error(true_flux, limit, survey)
     flux = true_flux + flux_err * rng.standard_normal(len(true_flux))
+    detected = flux / flux_err >= survey.detection_snr
+    if survey.reported_error_factor != (1.0, 0.0):
+        median, sigma = survey.reported_error_factor
+        factor = median * np.exp(sigma * rng.standard_normal(len(flux_err)))
+        background = flux_error(0.0, limit, survey)  # the source-free part of flux_err
+        flux_err = np.sqrt(flux_err ** 2 + (factor ** 2 - 1) * background ** 2)
     observations = pd.DataFrame({"obj": obj, "mjd": mjd, "band": band, "flux": flux, "flux_err": flux_err,
-                                 "detected": flux / flux_err >= survey.detection_snr})
-    objects = pd.DataFrame({"redshift": z, "mwebv": mwebv})
+                                 "detected": detected})
+    reported = bts_selection.catalogue_redshift(z, lc.CANONICAL_CLASS.get(label, label), rng) if bts_like else z
+    objects = pd.DataFrame({"redshift": reported, "mwebv": mwebv})
     reason = _selection(observations, size, bands, bts_like, rng)
     reason[~visible] = reason_unseen[~visible]
     return objects, observations, reason
@@ -276,16 +283,18 @@ def _agn_brightest_difference(params, z, rest, mw_extinction) -> np.ndarray:
 def _bright_in_season(model, params, z, brightest_possible, limit, survey, window) -> np.ndarray:
     """False where every night on which the object could be brighter than `limit` falls outside
     its field's season. Exact bounds: magnitude >= brightest_possible (the bluest colour at peak
-    luminosity) - 2.5 log10 s(t), and s(t) <= 2^-(t/rise)^2 before peak, <= 2^(-t / the longer
-    half-life) after (the plateau drop only lowers it)."""
+    luminosity) - 2.5 log10 s(t), and s(t) = 2^-(|t|/rise)^rise_power before peak, <= 2^(-(t - w) / the
+    longer half-life) after, w = peak_rounding * fade (sqrt(t^2 + w^2) - w >= t - w; the plateau
+    drop only lowers it)."""
     first, n_nights, t_zero, season_offset = window
     # s(t) must exceed 10^(-0.4 (limit - brightest)); halvings = log2 of its inverse
     halvings = 0.4 * np.log2(10.0) * (limit - brightest_possible)
     longest = np.maximum(lc.fast_component_half_life(params["fade_days"], model.tail_fraction,
-                                                     model.tail_half_life_days), model.tail_half_life_days)
+                                                     model.tail_half_life_days, model.peak_rounding),
+                         model.tail_half_life_days)
     depth = np.maximum(halvings, 0.0)
-    start = t_zero - params["rise_days"] * np.sqrt(depth) * (1 + z)
-    end = t_zero + longest * depth * (1 + z)
+    start = t_zero - params["rise_days"] * depth ** (1 / model.rise_power) * (1 + z)
+    end = t_zero + (longest * depth + model.peak_rounding * params["fade_days"]) * (1 + z)
     # a night's visits fall in [night, night + 1): nights floor(start) - 1 .. floor(end), in the window
     last = first + n_nights - 1
     night_from = np.clip(np.floor(start) - 1, first, last).astype(int) - first

@@ -110,14 +110,32 @@ class SurveyModel:
     calibration_floor: float  # fractional flux error floor (calibration, PSF fitting)
     start_mjd: float  # first night of the survey
     duration_days: float  # survey length
-    # nightly sampling v2 (defaults keep the v1 behaviour: every observed night has all its visits)
-    grid_days: int = 0  # a regular cadence: every grid_days-th night is targeted (0: none)
+    # nightly sampling v2/v3 (defaults keep the v1 behaviour: every observed night has all its
+    # visits at a random time of night, one noise model for detection and reported error)
+    grid_days: int | dict[int, float] = 0  # a regular cadence: every grid_days-th night is targeted
+    # (0: none; {period: share of fields}: each field its own period)
     grid_probability: float = 0.0  # P(a targeted grid night is observed); off-grid: night_probability
+    grid_jitter: float = 0.0  # P(a step between grid nights is a night shorter or longer)
     pair_probability: float = 1.0  # P(an observed night has visits_per_night visits, else one)
     visit_separation_days: tuple[float, float] = (0.03, 0.04)  # uniform range between a night's visits
+    separation_log_uniform: bool = False  # visit_separation_days is a log-uniform range instead
     weather_loss: float = 0.0  # share of nights lost to weather at the site (all fields at once)
     weather_run_nights: float = 1.0  # mean length of a run of lost nights (Markov chain)
-    detection_snr: float = 5.0  # a measurement is a detection (an alert) at flux / flux_err >= this
+    detection_snr: float = 5.0  # a detection (an alert) at flux / (the noise model's flux_err) >= this
+    # time of night (fraction of the UT day) of a night's first visit: uniform in this range,
+    # drawn anew every night (jitter None), or moving through it with the season (a field rises
+    # earlier every night: late in the night when its season starts, early when it ends) with
+    # N(0, jitter) night to night
+    night_start: tuple[float, float] = (0.15, 0.45)
+    night_start_jitter_days: float | None = None
+    repeat_probability: float = 0.0  # P(a visit is repeated in its band minutes later: field overlaps)
+    repeat_separation_days: tuple[float, float] = (3e-4, 0.05)  # log-uniform range of a repeat's delay
+    # programs differ from field to field: each field's pair and repeat probabilities ~ Beta with
+    # these means and a + b = field_concentration (None: the same for every field)
+    field_concentration: tuple[float, float] | None = None  # (pair, repeat)
+    # the alert's reported error is not the detection statistic's: its background term is the noise
+    # model's x a lognormal (median, sigma of ln); (1, 0): the same, flux / flux_err >= detection_snr
+    reported_error_factor: tuple[float, float] = (1.0, 0.0)
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -125,28 +143,39 @@ class SurveyModel:
 
 
 # ZTF (Bellm et al. 2019, PASP 131, 018002): the public survey revisits its fields every 3 nights
-# in g and r, the partnership adds nights (and i); median 30 s depths g 20.8, r 20.6, i 19.9; fields
-# are up for ~8 months a year. Nightly sampling v2, from the BTS train light curves of
-# ../shared/data/bts (`tl ingest bts`, split == train): nights between detection nights 1 / 2 / 3 /
-# 4 / >= 5 d in 27 / 21 / 27 / 8 / 17% (median 3 d: the 3-night grid, with extra nights between);
-# 48% of detection nights have both g and r, 8% 3-4 visits (pair_probability 0.58 gives the 37%
-# of consecutive detections on the same night), the rest one band (g in 39% of them); visits on a
-# night 0.001-0.09 d apart (median 0.04 d). Palomar weather: ~25% of nights lost, in runs of a few
-# nights (Bellm et al. 2019, Sec. 6: ~70-75% of the time open), the same nights for every field.
+# (2 from late 2020) in g and r, partnership and Caltech programs add nightly and several-per-night
+# fields (and i); median 30 s depths g 20.8, r 20.6, i 19.9; fields are up for ~8 months a year.
+# Palomar weather: ~25% of nights lost, in runs of a few nights (Bellm et al. 2019, Sec. 6: ~70-75%
+# of the time open), the same nights for every field. Fields are observed near transit, so a
+# field's time of night drifts earlier through its season (sidereal time) with a small scatter.
+# Nightly sampling v3, tuned to the BTS train light curves (`tl ingest bts`, split == train;
+# benchmarks/validate_simulator.py): per object, the median gap between detections is ~1 / ~2 / ~3 d
+# for 23 / 22 / 35% of objects (the grid period mix, with 5% of extra off-grid nights); the grid
+# is not a lattice: first detection -> brightest is uniform modulo 3 d in BTS, so each step
+# between grid nights is a night shorter or longer in 20% (grid_jitter); nights with both g and
+# r 16-77% (5-95% over objects; Beta a + b = 4 around pair_probability 0.56),
+# 3+ visits on 8% of nights (same-band repeats minutes apart, 28% of same-night pairs, most
+# fields none: Beta a + b = 2 around 8%); g/r pairs 0.02-0.10 d
+# apart (log-uniform; median 0.045 d); gaps between nights within ~0.07 d (IQR) of whole days, first
+# visits 0.10-0.55 of the UT day. Single-band nights are g in 39% of them.
 # The alert stream is shallower than the 5-sigma image depth (an alert needs a real-bogus score
-# and a clean subtraction; Masci et al. 2019, PASP 131, 018003, Sec. 6): detection_snr 6, i.e.
-# ~0.2 mag brighter, with 0.4 mag night-to-night depth scatter, tuned so that first detection ->
-# peak and peak -> last detection per class and the detections' S/N match the BTS train split
-# (benchmarks/validate_simulator.py). The noise
+# and a clean subtraction; Masci et al. 2019, PASP 131, 018003, Sec. 6): detection_snr 6 on the
+# noise model, i.e. ~0.2 mag brighter, with 0.4 mag night-to-night depth scatter. The alert's
+# reported error (the PSF-fit sigma, not the detection statistic) is larger at the faint end: BTS
+# train detections have flux / flux_err < 5 in 10% and a median of 10, which the background
+# term x lognormal(1.5, 0.42) approaches (7% and 9.5 here: tests/test_simulate_v2.py). The noise
 # terms were fitted to the BTS magnitude errors (median magerr 0.055 at 17.5 mag, 0.03 at 15.5 mag,
-# 0.21 at 20.5 mag).
+# 0.21 at 20.5 mag; calibration floor 0.02 for the median S/N ~45 of BTS train detections at 14-14.5 mag).
 ZTF = SurveyModel(
     name="ztf", band_weights={"ztf_g": 0.36, "ztf_r": 0.56, "ztf_i": 0.08},
     depth={"ztf_g": 20.8, "ztf_r": 20.6, "ztf_i": 19.9}, depth_scatter=0.4,
-    night_probability=0.15, cadence_scatter=0.3, visits_per_night=2, season_days=240.0,
-    poisson_coefficient=0.032, calibration_floor=0.023, start_mjd=58200.0, duration_days=3 * 365.25,
-    grid_days=3, grid_probability=0.9, pair_probability=0.68, visit_separation_days=(0.002, 0.09),
+    night_probability=0.05, cadence_scatter=0.5, visits_per_night=2, season_days=240.0,
+    poisson_coefficient=0.032, calibration_floor=0.02, start_mjd=58200.0, duration_days=3 * 365.25,
+    grid_days={1: 0.12, 2: 0.16, 3: 0.68, 4: 0.04}, grid_probability=0.9, grid_jitter=0.2,
+    pair_probability=0.56, visit_separation_days=(0.015, 0.13), separation_log_uniform=True,
     weather_loss=0.25, weather_run_nights=2.0, detection_snr=6.0,
+    night_start=(0.13, 0.49), night_start_jitter_days=0.03, repeat_probability=0.08,
+    field_concentration=(4.0, 2.0), reported_error_factor=(1.5, 0.42),
 )
 
 # LSST WFD baseline (Ivezic et al. 2019, ApJ 873, 111, table 1; baseline v3 cadence): ~825 visits
@@ -236,9 +265,8 @@ def observed_nights(survey: SurveyModel, first_night, n_nights, rng,
     field_scatter = np.exp(survey.cadence_scatter * rng.standard_normal(n_objects))
     night_probability = np.clip(survey.night_probability * field_scatter, 0, 1).astype(np.float32)
     threshold = np.broadcast_to(night_probability[:, None], (n_objects, width))
-    if survey.grid_days > 0:  # each field's own phase on the regular grid
-        phase = rng.integers(0, survey.grid_days, n_objects)
-        on_grid = _periodic_rows(np.arange(survey.grid_days) == 0, (first_night + phase) % survey.grid_days, width)
+    if survey.grid_days:  # each field's own phase on the regular grid
+        on_grid = _grid_nights(survey.grid_days, first_night, width, rng, survey.grid_jitter)
         threshold = np.where(on_grid, np.float32(survey.grid_probability), threshold)
     in_window = np.arange(width)[None, :] < n_nights[:, None]
     observed = (in_window & _periodic_rows(np.arange(365) < survey.season_days, season_day, width)
@@ -249,6 +277,36 @@ def observed_nights(survey: SurveyModel, first_night, n_nights, rng,
         observed &= _sliding_rows(clear, first_night - start, width)
     obj, night = np.nonzero(observed)
     return obj, (first_night[obj] + night).astype(float)
+
+
+def _grid_nights(grid_days, first_night, width: int, rng, jitter: float = 0.0) -> np.ndarray:
+    """(n_objects, width) bool: the nights of each field's regular grid, at a random phase (and,
+    for a {period: share} grid_days, a period drawn per field); with `jitter`, each step from one
+    grid night to the next is a night shorter or longer with that probability (a renewal process,
+    not a lattice: the scheduler keeps the cadence, not the calendar)."""
+    if not isinstance(grid_days, dict) and jitter == 0:
+        phase = rng.integers(0, grid_days, len(first_night))
+        return _periodic_rows(np.arange(grid_days) == 0, (first_night + phase) % grid_days, width)
+    grid_days = grid_days if isinstance(grid_days, dict) else {grid_days: 1.0}
+    periods = np.array(list(grid_days))
+    shares = np.array(list(grid_days.values()), dtype=float)
+    period = periods[rng.choice(len(periods), len(first_night), p=shares / shares.sum())]
+    on_grid = np.zeros((len(first_night), width), dtype=bool)
+    if jitter == 0:
+        phase = rng.integers(0, period)
+        for days in periods:
+            rows = period == days
+            on_grid[rows] = _periodic_rows(np.arange(days) == 0, (first_night[rows] + phase[rows]) % days, width)
+        return on_grid
+    for days in periods:
+        rows = np.flatnonzero(period == days)
+        steps = width // max(days - 1, 1) + 1  # enough grid nights to cross the window
+        uniform = rng.random((len(rows), steps), dtype=np.float32)
+        gaps = np.maximum(days - (uniform < jitter / 2) + (uniform > 1 - jitter / 2), 1)
+        nights = rng.integers(0, days, len(rows))[:, None] + np.cumsum(gaps, axis=1) - gaps
+        inside = nights < width
+        on_grid[np.repeat(rows, steps)[inside.ravel()], nights[inside]] = True
+    return on_grid
 
 
 def _periodic_rows(pattern: np.ndarray, phase, width: int) -> np.ndarray:
@@ -284,16 +342,61 @@ def schedule_visits(survey: SurveyModel, bands, first_night, n_nights, rng, seas
     """Visits of each object's window: (object index, mjd, band index, 5-sigma limit), sorted by
     object then time. first_night, n_nights: (n_objects,) integer MJD and window length;
     season_offset: see observed_nights."""
+    if season_offset is None:
+        season_offset = rng.integers(0, 365, len(first_night))  # as observed_nights would draw it
     obj, night_mjd = observed_nights(survey, first_night, n_nights, rng, season_offset)
     weights = np.array([survey.band_weights[b] for b in bands])
     visits = min(survey.visits_per_night, len(bands))
     band = weighted_without_replacement(weights, visits, len(obj), rng)  # a single-visit night keeps the first
-    start = night_mjd + 0.15 + rng.uniform(0, 0.3, len(obj))  # 4-11 UT: night at Palomar, Pachon
-    separation = rng.uniform(*survey.visit_separation_days, len(obj))
+    earliest, latest = survey.night_start
+    if survey.night_start_jitter_days is None:  # any time of the night, night after night
+        start = night_mjd + earliest + rng.uniform(0, latest - earliest, len(obj))
+    else:  # sidereal drift through the season, a little earlier or later night to night
+        season_fraction = ((night_mjd - season_offset[obj]) % 365) / survey.season_days
+        start = (night_mjd + latest - (latest - earliest) * season_fraction
+                 + rng.normal(0, survey.night_start_jitter_days, len(obj)))
+    if survey.separation_log_uniform:
+        separation = np.exp(rng.uniform(*np.log(survey.visit_separation_days), len(obj)))
+    else:
+        separation = rng.uniform(*survey.visit_separation_days, len(obj))
     mjd = start[:, None] + separation[:, None] * np.arange(visits)[None, :]
     depth = np.array([survey.depth[b] for b in bands])
-    night_offset = rng.normal(0, survey.depth_scatter, len(obj))
-    limit = depth[band] + night_offset[:, None] + rng.normal(0, 0.1, band.shape)
+    nightly = depth[band] + rng.normal(0, survey.depth_scatter, len(obj))[:, None]
+    limit = nightly + rng.normal(0, 0.1, band.shape)
+    pair, repeat = _field_probabilities(survey, obj, len(first_night), rng)
     keep = np.ones(band.shape, dtype=bool)
-    keep[:, 1:] = (rng.random(len(obj)) < survey.pair_probability)[:, None]
+    keep[:, 1:] = (rng.random(len(obj)) < pair)[:, None]
+    if survey.repeat_probability > 0:
+        return _with_repeats(survey, obj, band, mjd, limit, keep, nightly, repeat, rng)
     return np.repeat(obj, visits)[keep.ravel()], mjd[keep], band[keep], limit[keep]
+
+
+def _field_probabilities(survey: SurveyModel, obj, n_objects: int, rng):
+    """Per observed night (obj: its object): P(more than one band) and P(a visit is repeated),
+    the survey's, or each field's own draw (field_concentration)."""
+    if survey.field_concentration is None:
+        return survey.pair_probability, survey.repeat_probability
+    draws = []
+    for mean, concentration in zip((survey.pair_probability, survey.repeat_probability), survey.field_concentration):
+        a, b = mean * concentration, (1 - mean) * concentration
+        draws.append(rng.beta(a, b, n_objects)[obj] if 0 < mean < 1 else np.full(len(obj), mean))
+    return draws[0], draws[1][:, None]
+
+
+def _with_repeats(survey: SurveyModel, obj, band, mjd, limit, keep, nightly, repeat, rng):
+    """schedule_visits' output with same-band repeats: each kept visit repeated with probability
+    `repeat` a log-uniform delay later (at the night's depth `nightly`), right after it; later
+    visits of the night move on by the delays before them, so the output stays in time order.
+    band, mjd, limit, keep, nightly: (n_nights, visits)."""
+    repeated = keep & (rng.random(band.shape, dtype=np.float32) < repeat)
+    n_repeats = np.count_nonzero(repeated)
+    delay = np.exp(rng.uniform(*np.log(survey.repeat_separation_days), n_repeats))
+    per_visit = np.zeros(band.shape)
+    per_visit[repeated] = delay
+    mjd = mjd.copy()
+    mjd[:, 1:] += np.cumsum(per_visit[:, :-1], axis=1)  # each visit after the repeats before it
+    after = np.flatnonzero(repeated[keep]) + 1  # a repeat goes right after its visit
+    return (np.insert(np.repeat(obj, band.shape[1])[keep.ravel()], after, obj[np.nonzero(repeated)[0]]),
+            np.insert(mjd[keep], after, mjd[repeated] + delay),
+            np.insert(band[keep], after, band[repeated]),
+            np.insert(limit[keep], after, nightly[repeated] + rng.normal(0, 0.1, n_repeats)))
