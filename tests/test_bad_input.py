@@ -155,6 +155,7 @@ CASES = [  # (argv, texts the one line must contain)
     (SIMULATE + ["--out", f"{T}/out", "--seed", "-1"], ["--seed must be in [0, 4294967295], got -1"]),
     (SIMULATE[:4] + ["0", "--out", f"{T}/out"], ["--n must be >= 1, got 0"]),
     (SIMULATE + ["--workers", "0", "--out", f"{T}/out"], ["--workers must be >= 1, got 0"]),
+    (SIMULATE + ["--upper-limits", "--out", f"{T}/out"], ["--upper-limits applies to an alert stream: add --alerts-only"]),
     (["simulate", "--survey", "hst", "--n", "5", "--out", f"{T}/out"], ["'hst'"]),
     (EVALUATE + ["--days", "-1"], ["--days must be >= 0, got -1.0"]),
     (EVALUATE + ["--split", "bogus"], ["argument --split: invalid choice: 'bogus'"]),

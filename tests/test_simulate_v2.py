@@ -190,3 +190,49 @@ def test_catalogue_redshift_is_rounded_as_bts_quotes_it():
     assert np.mean(decimals <= 2) == pytest.approx(0.33 + 0.1 * 0.38, abs=0.07)  # 1 in 10 of 3 end in 0
     plain = simulate("ztf", 40, seed=6, class_mix="SN Ia=1")
     assert np.mean([abs(round(v, 5) - v) > 1e-12 for v in plain.objects["redshift"]]) > 0.9
+
+
+# ---------------------------------------------------------------- upper limits (alert packets)
+
+def test_alert_stream_keeps_the_non_detections_of_the_30_days_before_a_detection():
+    from tl.simulate import UPPER_LIMIT_DAYS, alert_stream
+
+    assert UPPER_LIMIT_DAYS == 30.0
+    # object 0: detections at 10 and 50; object 1: one detection at 0
+    rows = [(0, -25.0, False), (0, -15.0, False), (0, 10.0, True), (0, 15.0, False), (0, 30.0, False),
+            (0, 50.0, True), (0, 60.0, False), (1, -31.0, False), (1, -30.0, False), (1, 0.0, True)]
+    frame = pd.DataFrame(rows, columns=["row", "mjd", "detected"]).assign(
+        band=0, flux=np.arange(10.0) + 100, flux_err=5.0, limit_err=np.arange(10.0) + 1)
+    kept = alert_stream(frame, upper_limits=True)
+    # -25 and 15 are 35 d before the next detection; 60 follows the last one; -31 is 31 d before
+    assert kept["mjd"].tolist() == [-15.0, 10.0, 30.0, 50.0, -30.0, 0.0]
+    limits = kept[~kept["detected"]]
+    assert (limits["flux"] == 0).all() and (limits["flux_err"] == limits["limit_err"]).all()
+    detections = kept[kept["detected"]]
+    assert detections["flux"].tolist() == [102.0, 105.0, 109.0] and (detections["flux_err"] == 5.0).all()
+    assert alert_stream(frame, upper_limits=False)["mjd"].tolist() == [10.0, 50.0, 0.0]
+
+
+def test_upper_limits_add_limits_at_the_survey_depth_and_change_no_detection():
+    from tl.errors import TLError
+    from tl.surveys import magnitude_to_flux
+
+    plain = simulate("ztf", 300, seed=4, bts_like=True, alerts_only=True)
+    with_limits = simulate("ztf", 300, seed=4, bts_like=True, alerts_only=True, upper_limits=True)
+    observations = with_limits.observations
+    detections = observations[observations["detected"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(detections, plain.observations.reset_index(drop=True))
+    pd.testing.assert_frame_equal(with_limits.objects, plain.objects)
+    limits = observations[~observations["detected"]]
+    assert len(limits) > 0.2 * len(detections) and (limits["flux"] == 0).all()
+    for band in ("ztf_g", "ztf_r"):  # 5 x flux_err is the visit's 5-sigma limit: around the band's depth
+        depth = 23.9 - 2.5 * np.log10(5 * limits.loc[limits["band"] == band, "flux_err"])
+        assert np.median(depth) == pytest.approx(ZTF.depth[band], abs=0.25)  # shallow nights miss more
+    next_detection = detections.groupby("object_id")["mjd"].apply(np.sort)
+    for object_id, mjd in limits[["object_id", "mjd"]].itertuples(index=False):
+        later = next_detection[object_id][next_detection[object_id] > mjd]
+        assert len(later) and later[0] - mjd <= 30.0
+    assert with_limits.meta["settings"]["upper_limits"] is True
+    assert magnitude_to_flux(ZTF.depth["ztf_r"]) > 0
+    with pytest.raises(TLError, match="--upper-limits applies to an alert stream: add --alerts-only"):
+        simulate("ztf", 10, seed=0, upper_limits=True)

@@ -58,6 +58,10 @@ JOB_OBJECTS = 2500
 REASONS = {1: REASON_DETECTIONS, 2: REASON_PEAK, 3: REASON_FAINT, 4: REASON_SEASON}  # by reason code
 # The DRW offset is N(0, sigma^2) at every visit: P(beyond 8 sigma at any of <= 1000 visits) < 1e-12
 AGN_VARIABILITY_SIGMAS = 8.0
+# A ZTF alert packet carries the photometry of the 30 days before it, non-detections with their
+# 5-sigma limit (prv_candidates, diffmaglim; Masci et al. 2019, PASP 131, 018003, Sec. 7; Patterson
+# et al. 2019, PASP 131, 018001): a broker holds every non-detection within this of a later detection.
+UPPER_LIMIT_DAYS = 30.0
 
 
 def parse_class_mix(text: str | None) -> dict[str, float]:
@@ -203,7 +207,7 @@ def simulate_batch(label, size, survey, bands, rng, bts_like):
         background = flux_error(0.0, limit, survey)  # the source-free part of flux_err
         flux_err = np.sqrt(flux_err ** 2 + (factor ** 2 - 1) * background ** 2)
     observations = pd.DataFrame({"obj": obj, "mjd": mjd, "band": band, "flux": flux, "flux_err": flux_err,
-                                 "detected": detected})
+                                 "detected": detected, "limit_err": flux_error(0.0, limit, survey)})
     reported = bts_selection.catalogue_redshift(z, lc.CANONICAL_CLASS.get(label, label), rng) if bts_like else z
     objects = pd.DataFrame({"redshift": reported, "mwebv": mwebv})
     reason = _selection(observations, size, bands, bts_like, rng)
@@ -406,26 +410,46 @@ def shard_jobs(quotas: dict[str, int], seed: int, shard: int) -> list[tuple[str,
     return jobs
 
 
-def simulate_job(survey_name, model, quota, bts_like, alerts_only, seed_sequence):
+def alert_stream(observations: pd.DataFrame, upper_limits: bool) -> pd.DataFrame:
+    """What a broker receives: the detections and, with `upper_limits`, every non-detection at
+    most UPPER_LIMIT_DAYS before a later detection of its object, as an upper limit (flux 0,
+    flux_err = the 5-sigma limit / 5: `limit_err`; the convention of tl.ingest.alerce).
+    `observations`: one job's, sorted by object (`row`) then time."""
+    detected = observations["detected"].to_numpy()
+    if not upper_limits:
+        return observations[detected]
+    detection_mjd = observations["mjd"].where(observations["detected"])
+    next_detection = detection_mjd.groupby(observations["row"]).bfill()  # at or after, NaN after the last
+    keep = detected | (next_detection - observations["mjd"] <= UPPER_LIMIT_DAYS).to_numpy()
+    kept = observations[keep].copy()
+    limits = ~kept["detected"].to_numpy()
+    kept.loc[limits, "flux"] = 0.0
+    kept.loc[limits, "flux_err"] = kept.loc[limits, "limit_err"]
+    return kept
+
+
+def simulate_job(survey_name, model, quota, bts_like, alerts_only, seed_sequence, upper_limits=False):
     """One job of shard_jobs: simulate_class with the job's own generator; with `alerts_only`
-    the non-detections are dropped here (after the selection used them), before they travel."""
+    the non-detections are dropped here (after the selection used them), before they travel,
+    except the upper limits of alert packets when `upper_limits` (alert_stream)."""
     survey = survey_model(survey_name)
     bands = tuple(b for b in survey.bands if not (bts_like and b == "ztf_i"))  # alerts: g, r only
     objects, observations, counts = simulate_class(model, quota, survey, bands,
                                                    np.random.default_rng(seed_sequence), bts_like)
     observations = [frame.drop(columns="obj") for frame in observations]  # `row` numbers the objects
     if alerts_only:
-        observations = [frame[frame["detected"].to_numpy()] for frame in observations]
+        observations = [alert_stream(frame, upper_limits) for frame in observations]
     return objects, observations, counts
 
 
-def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, progress=False, pool=None):
+def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, upper_limits=False, progress=False,
+                   pool=None):
     """One shard: `quotas` objects per class, the jobs of shard_jobs run in this process or in
     `pool` (a concurrent.futures executor; same output); `progress`: a tqdm bar over the jobs."""
     survey = survey_model(survey_name)
     bands = tuple(b for b in survey.bands if not (bts_like and b == "ztf_i"))  # alerts: g, r only
     jobs = shard_jobs(quotas, seed, shard)
-    results = _run_jobs(survey_name, jobs, bts_like, alerts_only, pool,
+    results = _run_jobs(survey_name, jobs, bts_like, alerts_only, upper_limits, pool,
                         functools.partial(tqdm, desc=f"simulating {survey_name}", unit="job",
                                           total=len(jobs), disable=not progress, leave=False))
     objects, observations, dropped, generated = [], [], {}, {}
@@ -449,9 +473,9 @@ def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, prog
             dropped, generated)
 
 
-def _run_jobs(survey_name, jobs, bts_like, alerts_only, pool, bar):
+def _run_jobs(survey_name, jobs, bts_like, alerts_only, upper_limits, pool, bar):
     """Results of simulate_job for every job, in job order."""
-    arguments = [(survey_name, model, quota, bts_like, alerts_only, seed_sequence)
+    arguments = [(survey_name, model, quota, bts_like, alerts_only, seed_sequence, upper_limits)
                  for _, model, quota, seed_sequence in jobs]
     if pool is None:
         return [simulate_job(*job) for job in bar(arguments)]
@@ -489,8 +513,10 @@ def shard_quotas(quotas: dict[str, int], shards: int) -> list[dict[str, int]]:
 
 def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only: bool = False,
              class_mix: str | dict | None = None, shards: int = 1, use_ray: bool = False,
-             address: str | None = None, progress: bool = False, workers: int = 1) -> Dataset:
+             address: str | None = None, progress: bool = False, workers: int = 1,
+             upper_limits: bool = False) -> Dataset:
     """Simulate `n` selected objects of `survey` as a canonical Dataset (splits assigned);
+    `upper_limits` (with `alerts_only`): keep the alert packets' upper limits (alert_stream);
     `progress`: a bar per in-process shard on stderr; `workers`: processes for the in-process
     shards' jobs (> 1 starts fresh interpreters, which import the caller's main module as
     multiprocessing does: guard a script with `if __name__ == "__main__"`). The output depends on
@@ -503,9 +529,11 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
             raise TLError(f"{flag} must be >= 1, got {value}")
     if not 0 <= seed <= MAX_SEED:
         raise TLError(f"--seed must be in [0, {MAX_SEED}], got {seed}")
+    if upper_limits and not alerts_only:
+        raise TLError("--upper-limits applies to an alert stream: add --alerts-only (without it every non-detection is kept)")
     mix = class_mix if isinstance(class_mix, dict) else parse_class_mix(class_mix)
     quotas = class_quotas(n, mix)
-    tasks = [(survey, q, seed, k, bts_like, alerts_only)
+    tasks = [(survey, q, seed, k, bts_like, alerts_only, upper_limits)
              for k, q in enumerate(shard_quotas(quotas, shards)) if sum(q.values()) > 0]
     if use_ray or address:
         results = _run_on_ray(tasks, address)
@@ -527,7 +555,8 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
         "name": f"sim-{survey}{'-bts' if bts_like else ''}-n{n}-seed{seed}", "survey": survey,
         "source": "simulation", "dropped": dict(sorted(dropped.items())), "generated": generated,
         "settings": {"survey": survey, "n": n, "seed": seed, "bts_like": bts_like,
-                     "alerts_only": alerts_only, "class_mix": mix, "shards": shards,
+                     "alerts_only": alerts_only, "upper_limits": upper_limits,
+                     "upper_limit_days": UPPER_LIMIT_DAYS if upper_limits else None, "class_mix": mix, "shards": shards,
                      "cosmology": "Planck18", "min_detections": MIN_DETECTIONS,
                      "bts_peak_magnitude": BTS_PEAK_MAGNITUDE if bts_like else None,
                      "bts_completeness": list(bts_selection.COMPLETENESS_NODES) if bts_like else None},
@@ -572,6 +601,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(and fainter to 19 mag with falling completeness)")
     parser.add_argument("--alerts-only", action="store_true",
                         help="keep detections only, as broker alert streams do")
+    parser.add_argument("--upper-limits", action="store_true",
+                        help="with --alerts-only: keep the non-detections of the 30 days before each "
+                             "detection as upper limits (flux 0, flux_err = 5-sigma limit / 5), as ZTF "
+                             "alert packets carry them")
     parser.add_argument("--class-mix", default="balanced",
                         help="balanced (default), bts (BTS observed fractions), or 'SN Ia=2,SN II=1,...'")
     parser.add_argument("--shards", type=int, default=1,
@@ -589,7 +622,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     dataset = simulate(args.survey, args.n, args.seed, bts_like=args.bts_like,
                        alerts_only=args.alerts_only, class_mix=args.class_mix, shards=args.shards,
-                       workers=args.workers,
+                       workers=args.workers, upper_limits=args.upper_limits,
                        use_ray=args.ray, address=args.address, progress=sys.stderr.isatty() and not args.quiet)
     dataset = write_dataset(dataset, args.out, **dataset.meta)
     total = sum(dataset.meta["generated"].values())
