@@ -2,15 +2,15 @@
 
 They are what won the protocol-v2 search on real BTS at small fractions (issue 17; the run of
 results/sims_to_bts/, from a simulator-v2 base, 5 outer folds, 12 Optuna trials per study, a
-1,600-step budget): over the 15 models selected on validation macro-F1 at fractions 0.02, 0.05 and
-0.1, the median of each searched number and the majority of each searched choice. That run's
-studies enqueued the previous recipe (from results/sims_to_bts/v1_simulator_base/) as their first
-trial, so its medians are not independent of it: they stayed put, and the majorities moved the
-transfer recipe's metadata normaliser refit to off (7 of 15) and the scratch weight decay to its
-new median. transfer.strategy: `gru` 8 times, `head_then_all` 5, `depth` 2. Early stopping on
-validation log-loss was the protocol's fixed setting. Any --set or named option overrides a recipe
-entry; the search spaces (tl/sweep/space.py) are unchanged, and a study enqueues its recipe as its
-first trial.
+1,600-step budget): over the 15 models selected on validation macro-F1 at fractions 0.02, 0.05
+and 0.1 in its first replicate (seed 0), the median of each searched number and the majority of
+each searched choice. That run's studies enqueued the previous recipe (from
+results/sims_to_bts/v1_simulator_base/) as their first trial, so its medians are not independent
+of it: they stayed put, and the majorities moved the transfer recipe's metadata normaliser refit
+to off (7 of 15) and the scratch weight decay to its new median. transfer.strategy: `gru` 8
+times, `head_then_all` 5, `depth` 2. Early stopping on validation log-loss was the protocol's
+fixed setting. Any --set or named option overrides a recipe entry; the search spaces
+(tl/sweep/space.py) are unchanged, and a study enqueues its recipe as its first trial.
 """
 
 from __future__ import annotations
