@@ -59,8 +59,8 @@ REASONS = {1: REASON_DETECTIONS, 2: REASON_PEAK, 3: REASON_FAINT, 4: REASON_SEAS
 # The DRW offset is N(0, sigma^2) at every visit: P(beyond 8 sigma at any of <= 1000 visits) < 1e-12
 AGN_VARIABILITY_SIGMAS = 8.0
 # A ZTF alert packet carries the photometry of the 30 days before it, non-detections with their
-# 5-sigma limit (prv_candidates, diffmaglim; Masci et al. 2019, PASP 131, 018003, Sec. 7; Patterson
-# et al. 2019, PASP 131, 018001): a broker holds every non-detection within this of a later detection.
+# 5-sigma limit (prv_candidates, diffmaglim; Patterson et al. 2019, PASP 131, 018001): a broker
+# holds every non-detection within this of a later detection.
 UPPER_LIMIT_DAYS = 30.0
 
 
@@ -201,13 +201,13 @@ def simulate_batch(label, size, survey, bands, rng, bts_like):
     flux_err = flux_error(true_flux, limit, survey)
     flux = true_flux + flux_err * rng.standard_normal(len(true_flux))
     detected = flux / flux_err >= survey.detection_snr
+    background = flux_error(0.0, limit, survey)  # the source-free part of flux_err: the 5-sigma limit / 5
     if survey.reported_error_factor != (1.0, 0.0):
         median, sigma = survey.reported_error_factor
         factor = median * np.exp(sigma * rng.standard_normal(len(flux_err)))
-        background = flux_error(0.0, limit, survey)  # the source-free part of flux_err
         flux_err = np.sqrt(flux_err ** 2 + (factor ** 2 - 1) * background ** 2)
     observations = pd.DataFrame({"obj": obj, "mjd": mjd, "band": band, "flux": flux, "flux_err": flux_err,
-                                 "detected": detected, "limit_err": flux_error(0.0, limit, survey)})
+                                 "detected": detected, "limit_err": background})
     reported = bts_selection.catalogue_redshift(z, lc.CANONICAL_CLASS.get(label, label), rng) if bts_like else z
     objects = pd.DataFrame({"redshift": reported, "mwebv": mwebv})
     reason = _selection(observations, size, bands, bts_like, rng)
