@@ -1,10 +1,14 @@
 """Validation v2: the simulated ZTF alert stream against the real BTS light curves, as the network sees them.
 
-    python benchmarks/validate_simulator.py [--n 10000] [--seed 0] [--bts /work/runs/bts]
+    python benchmarks/validate_simulator.py [--n 10000] [--seed 0] [--seeds 1] [--bts /work/runs/bts]
+                                            [--real-split train] [--cadence-from DATA_DIR]
                                             [--tag after] [--out benchmarks/results/simulator]
 
-Real: the canonical BTS data set (`tl ingest bts` of ../shared/data/bts), **train split only** (val
-and test are never looked at), every object (no magnitude cut). Simulated: `simulate("ztf", n,
+Real: the canonical BTS data set (`tl ingest bts` of ../shared/data/bts), **train split** by default
+(the split the simulator was tuned to: in-sample), every object (no magnitude cut); `--real-split val`
+scores against the validation split instead, which nothing was tuned to (out-of-sample; the test
+split is never looked at). `--cadence-from` simulates with the nightly sampling of a data set's
+train light curves (tl.cadence; with the BTS data set and `--real-split val`, out-of-sample too). Simulated: `simulate("ztf", n,
 bts_like=True, alerts_only=True)` with the classes that have >= MIN_REAL real train objects, in
 equal shares. Both are measured by the same function (`summaries`) on detections in g and r:
 
@@ -21,9 +25,12 @@ equal shares. Both are measured by the same function (`summaries`) on detections
   flux_over_peak  median flux / peak flux (the network's encoded flux)
   redshift        as the metadata branch reads it
 
-Per class: the two-sample KS statistic of every quantity, and a sim-vs-real classifier
+Per class: the two-sample KS statistic of every quantity with its sampling noise (`null95`: the
+95% quantile of the KS statistic of two samples of these sizes from one distribution, Kolmogorov's
+limit; a perfect simulator exceeds it in 5% of quantities), and a sim-vs-real classifier
 (scikit-learn HistGradientBoostingClassifier on all the summaries, stratified 5-fold
-cross-validated ROC AUC; 0.5 = indistinguishable). Writes validation_<tag>.json and
+cross-validated ROC AUC; 0.5 = indistinguishable). `--seeds K` repeats the simulation and the
+classifier with seeds seed .. seed + K - 1 (replicates: the AUC's spread). Writes validation_<tag>.json and
 validation_<tag>.md to --out; with both `before` and `after` present, also comparison.md.
 """
 
@@ -100,8 +107,17 @@ def sim_vs_real_auc(simulated: pd.DataFrame, real: pd.DataFrame, seed: int) -> f
                                  scoring="roc_auc").mean())
 
 
+def ks_null95(n: int, m: int) -> float:
+    """95% quantile of the two-sample KS statistic for sample sizes n, m from one distribution
+    (Kolmogorov's limiting distribution, scipy.stats.kstwobign; a little conservative for tens of
+    objects: exceeded in ~4% at n, m = 400, 60)."""
+    from scipy.stats import kstwobign
+
+    return float(kstwobign.ppf(0.95) * np.sqrt((n + m) / (n * m)))
+
+
 def compare(simulated: pd.DataFrame, real: pd.DataFrame, seed: int) -> dict:
-    """{class: {"n_real", "n_sim", "auc", "quantities": {q: {ks, median_sim, median_real}}}}."""
+    """{class: {"n_real", "n_sim", "auc", "quantities": {q: {ks, null95, median_sim, median_real}}}}."""
     from scipy.stats import ks_2samp
 
     result = {}
@@ -113,25 +129,32 @@ def compare(simulated: pd.DataFrame, real: pd.DataFrame, seed: int) -> dict:
         for quantity in QUANTITIES:
             a, b = sim_class[quantity].dropna(), real_class[quantity].dropna()
             if len(a) >= 5 and len(b) >= 5:
-                quantities[quantity] = {"ks": float(ks_2samp(a, b).statistic),
+                quantities[quantity] = {"ks": float(ks_2samp(a, b).statistic), "null95": ks_null95(len(a), len(b)),
                                         "median_sim": float(a.median()), "median_real": float(b.median())}
         result[label] = {"n_real": len(real_class), "n_sim": len(sim_class),
                          "auc": sim_vs_real_auc(sim_class, real_class, seed), "quantities": quantities}
     return result
 
 
-def markdown(result: dict, title: str) -> str:
+def markdown(result: dict, title: str, auc_by_seed: dict | None = None) -> str:
+    """Per quantity and class: KS / its null95 (sim / real median), `*` where KS > null95; the AUC."""
     labels = list(result)
-    lines = [f"### {title}", "", "| quantity | " + " | ".join(f"{label} KS (sim / real median)" for label in labels) + " |",
-             "|---|" + "---|" * len(labels)]
+    lines = [f"### {title}", "", "| quantity | " + " | ".join(
+        f"{label} KS / null95 (sim / real median)" for label in labels) + " |", "|---|" + "---|" * len(labels)]
     for quantity in QUANTITIES:
         cells = []
         for label in labels:
             q = result[label]["quantities"].get(quantity)
-            cells.append(f"{q['ks']:.2f} ({q['median_sim']:.3g} / {q['median_real']:.3g})" if q else "")
+            flag = "*" if q and q["ks"] > q["null95"] else ""
+            cells.append(f"{q['ks']:.2f}{flag} / {q['null95']:.2f} ({q['median_sim']:.3g} / {q['median_real']:.3g})"
+                         if q else "")
         lines.append(f"| {quantity} | " + " | ".join(cells) + " |")
     lines.append("| **sim-vs-real AUC** | " + " | ".join(f"**{result[label]['auc']:.3f}**" for label in labels) + " |")
-    lines.append("| objects (sim / real train) | " + " | ".join(
+    if auc_by_seed and len(next(iter(auc_by_seed.values()))) > 1:
+        lines.append(f"| AUC mean [min, max], {len(auc_by_seed[labels[0]])} seeds | " + " | ".join(
+            f"{np.mean(auc_by_seed[label]):.3f} [{min(auc_by_seed[label]):.3f}, {max(auc_by_seed[label]):.3f}]"
+            for label in labels) + " |")
+    lines.append("| objects (sim / real) | " + " | ".join(
         f"{result[label]['n_sim']} / {result[label]['n_real']}" for label in labels) + " |")
     return "\n".join(lines) + "\n"
 
@@ -151,44 +174,69 @@ def side_by_side(before: dict, after: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def real_summaries(path: str, split: str, per_class: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """summaries() of the objects of `split` in the BTS data set at `path`, classes with >= MIN_REAL;
+    `per_class`: at most this many objects a class, drawn at random (`seed`)."""
+    bts = read_dataset(path)
+    chosen = bts.objects[bts.objects["split"] == split]
+    if per_class:
+        shuffled = chosen.sample(frac=1.0, random_state=seed)
+        chosen = shuffled[shuffled.groupby("label").cumcount() < per_class]
+    real = summaries(chosen, bts.observations[bts.observations["object_id"].isin(chosen["object_id"])])
+    counts = real["class"].value_counts()
+    return real[real["class"].isin(counts[counts >= MIN_REAL].index)]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=1, help="replicates: simulator seeds seed .. seed + K - 1")
     parser.add_argument("--bts", default="/work/runs/bts", help="canonical BTS data set (tl ingest bts)")
-    parser.add_argument("--tag", default="after", help="before | after (file name suffix)")
+    parser.add_argument("--real-split", default="train", choices=("train", "val"),
+                        help="the real objects compared (train: in-sample for the tuned simulator)")
+    parser.add_argument("--real-n", type=int, default=None,
+                        help="at most N real objects a class (random): the AUC grows with the real sample, "
+                             "so compare splits at one size")
+    parser.add_argument("--cadence-from", default=None, help="tl simulate --cadence-from (a tl data set)")
+    parser.add_argument("--tag", default="after", help="before | after | ... (file name suffix)")
     parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", "simulator"))
     args = parser.parse_args(argv)
     # one OpenMP thread for the classifier: on a shared 2-core machine more threads only contend
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    bts = read_dataset(args.bts)
-    train = bts.objects[bts.objects["split"] == "train"]
-    counts = train["label"].value_counts()
-    classes = sorted(counts[counts >= MIN_REAL].index)
-    real = summaries(train, bts.observations[bts.observations["object_id"].isin(train["object_id"])])
-    started = time.perf_counter()
-    dataset = simulate("ztf", args.n, args.seed, bts_like=True, alerts_only=True,
-                       class_mix={label: 1 / len(classes) for label in classes})
-    seconds = time.perf_counter() - started
-    print(f"simulated {args.n} BTS-like objects in {seconds:.1f} s")
-    simulated = summaries(dataset.objects, dataset.observations)
-    result = compare(simulated, real, args.seed)
+    real = real_summaries(args.bts, args.real_split, args.real_n, args.seed)
+    classes = sorted(real["class"].unique())
+    results, seconds = [], []
+    for seed in range(args.seed, args.seed + args.seeds):
+        started = time.perf_counter()
+        dataset = simulate("ztf", args.n, seed, bts_like=True, alerts_only=True, cadence_from=args.cadence_from,
+                           class_mix={label: 1 / len(classes) for label in classes})
+        seconds.append(time.perf_counter() - started)
+        print(f"seed {seed}: simulated {args.n} BTS-like objects in {seconds[-1]:.1f} s")
+        results.append(compare(summaries(dataset.objects, dataset.observations), real, seed))
+    auc_by_seed = {label: [r[label]["auc"] for r in results] for label in results[0]}
     os.makedirs(args.out, exist_ok=True)
     report = {"tag": args.tag, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "n_simulated": args.n, "seed": args.seed, "real": f"{args.bts} (split == train)",
-              "simulate_seconds": seconds, "classes": result}
+              "n_simulated": args.n, "seed": args.seed, "seeds": args.seeds,
+              "real": f"{args.bts} (split == {args.real_split})", "real_n": args.real_n,
+              "cadence_from": args.cadence_from,
+              "simulate_seconds": seconds, "classes": results[0], "auc_by_seed": auc_by_seed,
+              "replicates": results[1:]}
     with open(os.path.join(args.out, f"validation_{args.tag}.json"), "w") as stream:
         json.dump(report, stream, indent=2)
-    text = markdown(result, f"Simulator {args.tag}: KS statistic per quantity and class, sim-vs-real ROC AUC")
+    cadence = f", cadence from {args.cadence_from}" if args.cadence_from else ""
+    cap = f" (at most {args.real_n} a class)" if args.real_n else ""
+    text = markdown(results[0], f"Simulator {args.tag} against BTS {args.real_split}{cap}{cadence}: KS statistic per "
+                    f"quantity and class, sim-vs-real ROC AUC (seed {args.seed})", auc_by_seed)
     with open(os.path.join(args.out, f"validation_{args.tag}.md"), "w") as stream:
         stream.write(text)
     print(text)
     before_path = os.path.join(args.out, "validation_before.json")
-    if args.tag != "before" and os.path.exists(before_path):
+    if args.tag == "after" and os.path.exists(before_path):
         with open(before_path) as stream:
             before = json.load(stream)["classes"]
         with open(os.path.join(args.out, "comparison.md"), "w") as stream:
-            stream.write(side_by_side(before, result))
+            stream.write(side_by_side(before, results[0]))
     return 0
 
 

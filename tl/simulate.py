@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from tl import bts_selection
 from tl import lightcurve_models as lc
+from tl.cadence import library_schedule, load_library
 from tl.config import MAX_SEED
 from tl.data import Dataset, assign_splits, write_dataset
 from tl.errors import TLError
@@ -171,8 +172,9 @@ def _observation_window(label, params, z, survey, rng):
     return first, np.ceil(peak + after).astype(int) - first + 1, peak
 
 
-def simulate_batch(label, size, survey, bands, rng, bts_like):
-    """Generate `size` objects of one class; return (objects, observations, reason code per object)."""
+def simulate_batch(label, size, survey, bands, rng, bts_like, cadence=None):
+    """Generate `size` objects of one class; return (objects, observations, reason code per object);
+    `cadence`: a tl.cadence.CadenceLibrary to take the nightly sampling from (else the survey model's)."""
     z = draw_redshifts(size, redshift_limit(label, survey, bts_like),
                        "constant" if label == "AGN" else lc.MODELS[label].rate_evolution, rng)
     mwebv = rng.exponential(MEAN_MWEBV, size)
@@ -189,8 +191,12 @@ def simulate_batch(label, size, survey, bands, rng, bts_like):
     reason_unseen = _could_pass(label, params, z, rest, mw_extinction, survey, bts_like, window)
     visible = reason_unseen == 0
     candidates = np.flatnonzero(visible)  # only these are observed: the rest cannot be selected
-    obj, mjd, band, limit = schedule_visits(survey, bands, first[candidates], n_nights[candidates], rng,
-                                            season_offset[candidates])
+    if cadence is None:
+        obj, mjd, band, limit = schedule_visits(survey, bands, first[candidates], n_nights[candidates], rng,
+                                                season_offset[candidates])
+    else:
+        obj, mjd, band, limit = library_schedule(survey, cadence, bands, first[candidates], n_nights[candidates],
+                                                 rng, season_offset[candidates])
     obj = candidates[obj]
     if label == "AGN":
         true_flux = _agn_difference_flux(obj, mjd - t_zero[obj], params, z, mw_extinction[obj, band],
@@ -357,13 +363,13 @@ def _selection(observations, size, bands, bts_like, rng) -> np.ndarray:
     return reason
 
 
-def simulate_class(label, quota, survey, bands, rng, bts_like, max_batch=20000):
+def simulate_class(label, quota, survey, bands, rng, bts_like, max_batch=20000, cadence=None):
     """Batches of one class until `quota` objects are selected; returns (objects, obs, counts)."""
     kept_objects, kept_observations, counts = [], [], {"generated": 0, 1: 0, 2: 0, 3: 0, 4: 0}
     remaining, acceptance = quota, 0.3
     while remaining > 0:
         size = int(np.clip(remaining / acceptance * 1.2 + 16, 64, max_batch))
-        objects, observations, reason = simulate_batch(label, size, survey, bands, rng, bts_like)
+        objects, observations, reason = simulate_batch(label, size, survey, bands, rng, bts_like, cadence)
         selected = np.flatnonzero(reason == 0)
         # objects after the quota-filling one count as never generated (they are iid draws)
         used = size if len(selected) <= remaining else int(selected[remaining - 1]) + 1
@@ -428,28 +434,32 @@ def alert_stream(observations: pd.DataFrame, upper_limits: bool) -> pd.DataFrame
     return kept
 
 
-def simulate_job(survey_name, model, quota, bts_like, alerts_only, seed_sequence, upper_limits=False):
+def simulated_bands(survey_name: str, bts_like: bool) -> tuple[str, ...]:
+    """The bands simulated for `survey_name`: BTS-like ZTF alerts are g and r only."""
+    return tuple(b for b in survey_model(survey_name).bands if not (bts_like and b == "ztf_i"))
+
+
+def simulate_job(survey_name, model, quota, bts_like, alerts_only, seed_sequence, upper_limits=False, cadence=None):
     """One job of shard_jobs: simulate_class with the job's own generator; with `alerts_only`
     the non-detections are dropped here (after the selection used them), before they travel,
     except the upper limits of alert packets when `upper_limits` (alert_stream)."""
     survey = survey_model(survey_name)
-    bands = tuple(b for b in survey.bands if not (bts_like and b == "ztf_i"))  # alerts: g, r only
+    bands = simulated_bands(survey_name, bts_like)
     objects, observations, counts = simulate_class(model, quota, survey, bands,
-                                                   np.random.default_rng(seed_sequence), bts_like)
+                                                   np.random.default_rng(seed_sequence), bts_like, cadence=cadence)
     observations = [frame.drop(columns="obj") for frame in observations]  # `row` numbers the objects
     if alerts_only:
         observations = [alert_stream(frame, upper_limits) for frame in observations]
     return objects, observations, counts
 
 
-def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, upper_limits=False, progress=False,
-                   pool=None):
+def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, upper_limits=False, cadence=None,
+                   progress=False, pool=None):
     """One shard: `quotas` objects per class, the jobs of shard_jobs run in this process or in
     `pool` (a concurrent.futures executor; same output); `progress`: a tqdm bar over the jobs."""
-    survey = survey_model(survey_name)
-    bands = tuple(b for b in survey.bands if not (bts_like and b == "ztf_i"))  # alerts: g, r only
+    bands = simulated_bands(survey_name, bts_like)
     jobs = shard_jobs(quotas, seed, shard)
-    results = _run_jobs(survey_name, jobs, bts_like, alerts_only, upper_limits, pool,
+    results = _run_jobs(survey_name, jobs, bts_like, alerts_only, upper_limits, cadence, pool,
                         functools.partial(tqdm, desc=f"simulating {survey_name}", unit="job",
                                           total=len(jobs), disable=not progress, leave=False))
     objects, observations, dropped, generated = [], [], {}, {}
@@ -473,9 +483,9 @@ def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, uppe
             dropped, generated)
 
 
-def _run_jobs(survey_name, jobs, bts_like, alerts_only, upper_limits, pool, bar):
+def _run_jobs(survey_name, jobs, bts_like, alerts_only, upper_limits, cadence, pool, bar):
     """Results of simulate_job for every job, in job order."""
-    arguments = [(survey_name, model, quota, bts_like, alerts_only, seed_sequence, upper_limits)
+    arguments = [(survey_name, model, quota, bts_like, alerts_only, seed_sequence, upper_limits, cadence)
                  for _, model, quota, seed_sequence in jobs]
     if pool is None:
         return [simulate_job(*job) for job in bar(arguments)]
@@ -514,9 +524,10 @@ def shard_quotas(quotas: dict[str, int], shards: int) -> list[dict[str, int]]:
 def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only: bool = False,
              class_mix: str | dict | None = None, shards: int = 1, use_ray: bool = False,
              address: str | None = None, progress: bool = False, workers: int = 1,
-             upper_limits: bool = False) -> Dataset:
+             upper_limits: bool = False, cadence_from: str | None = None) -> Dataset:
     """Simulate `n` selected objects of `survey` as a canonical Dataset (splits assigned);
     `upper_limits` (with `alerts_only`): keep the alert packets' upper limits (alert_stream);
+    `cadence_from`: a tl data set whose (train split's) light curves give the nightly sampling (tl.cadence);
     `progress`: a bar per in-process shard on stderr; `workers`: processes for the in-process
     shards' jobs (> 1 starts fresh interpreters, which import the caller's main module as
     multiprocessing does: guard a script with `if __name__ == "__main__"`). The output depends on
@@ -533,7 +544,9 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
         raise TLError("--upper-limits applies to an alert stream: add --alerts-only (without it every non-detection is kept)")
     mix = class_mix if isinstance(class_mix, dict) else parse_class_mix(class_mix)
     quotas = class_quotas(n, mix)
-    tasks = [(survey, q, seed, k, bts_like, alerts_only, upper_limits)
+    bands = simulated_bands(survey, bts_like)
+    cadence = load_library(cadence_from, bands) if cadence_from else None
+    tasks = [(survey, q, seed, k, bts_like, alerts_only, upper_limits, cadence)
              for k, q in enumerate(shard_quotas(quotas, shards)) if sum(q.values()) > 0]
     if use_ray or address:
         results = _run_on_ray(tasks, address)
@@ -557,6 +570,7 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
         "settings": {"survey": survey, "n": n, "seed": seed, "bts_like": bts_like,
                      "alerts_only": alerts_only, "upper_limits": upper_limits,
                      "upper_limit_days": UPPER_LIMIT_DAYS if upper_limits else None, "class_mix": mix, "shards": shards,
+                     "cadence_from": cadence_from, "cadence_stretches": len(cadence.start) if cadence else None,
                      "cosmology": "Planck18", "min_detections": MIN_DETECTIONS,
                      "bts_peak_magnitude": BTS_PEAK_MAGNITUDE if bts_like else None,
                      "bts_completeness": list(bts_selection.COMPLETENESS_NODES) if bts_like else None},
@@ -605,6 +619,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --alerts-only: keep the non-detections of the 30 days before each "
                              "detection as upper limits (flux 0, flux_err = 5-sigma limit / 5), as ZTF "
                              "alert packets carry them")
+    parser.add_argument("--cadence-from", default=None, metavar="DATA_DIR",
+                        help="take the nightly sampling (nights, times, bands, pairs) from the detections of "
+                             "this tl data set's light curves (its train split when it has one), laid end to "
+                             "end; depth stays the survey model's (e.g. a `tl ingest bts` output for ZTF)")
     parser.add_argument("--class-mix", default="balanced",
                         help="balanced (default), bts (BTS observed fractions), or 'SN Ia=2,SN II=1,...'")
     parser.add_argument("--shards", type=int, default=1,
@@ -622,7 +640,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     dataset = simulate(args.survey, args.n, args.seed, bts_like=args.bts_like,
                        alerts_only=args.alerts_only, class_mix=args.class_mix, shards=args.shards,
-                       workers=args.workers, upper_limits=args.upper_limits,
+                       workers=args.workers, upper_limits=args.upper_limits, cadence_from=args.cadence_from,
                        use_ray=args.ray, address=args.address, progress=sys.stderr.isatty() and not args.quiet)
     dataset = write_dataset(dataset, args.out, **dataset.meta)
     total = sum(dataset.meta["generated"].values())

@@ -1,0 +1,96 @@
+"""tl.cadence: nightly sampling drawn from real light curves, against hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tl.cadence import CadenceLibrary, library_from_dataset, library_schedule, library_visits
+from tl.data import Dataset, write_dataset
+from tl.simulate import simulate
+from tl.surveys import ZTF
+
+BANDS = ("ztf_g", "ztf_r")
+
+
+def _library(offsets, band, night_gaps=(1,)) -> CadenceLibrary:
+    return CadenceLibrary(bands=BANDS, offsets=np.array(offsets, float), band=np.array(band, np.int8),
+                          start=np.array([0]), length=np.array([len(offsets)]),
+                          night_gaps=np.array(night_gaps), source="test")
+
+
+def test_library_keeps_each_train_light_curve_as_one_stretch():
+    objects = pd.DataFrame({"object_id": ["A", "B", "C"], "split": ["train", "train", "val"]})
+    rows = [("A", 100.2, "ztf_g", True), ("A", 100.25, "ztf_r", True), ("A", 102.3, "ztf_r", True),
+            ("A", 103.0, "ztf_r", False), ("A", 101.0, "ztf_i", True),  # a non-detection, another band
+            ("B", 205.45, "ztf_g", True), ("B", 200.4, "ztf_g", True), ("C", 300.1, "ztf_g", True)]
+    observations = pd.DataFrame(rows, columns=["object_id", "mjd", "band", "detected"])
+    library = library_from_dataset(Dataset(objects, observations), BANDS, "hand")
+    assert library.length.tolist() == [3, 2]  # C is not in the train split
+    np.testing.assert_allclose(library.offsets, [0.2, 0.25, 2.3, 0.4, 5.45])
+    assert library.band.tolist() == [0, 1, 1, 0, 0]
+    assert library.span_nights.tolist() == [3, 6]
+    assert sorted(library.night_gaps.tolist()) == [2, 5]  # same-night steps are not night gaps
+
+
+def test_visits_repeat_a_stretch_with_its_night_gap():
+    # one stretch: nights 0 (g 0.20, r 0.25) and 2 (r 0.30), then a 1-night gap: period 3 nights
+    library = _library([0.2, 0.25, 2.3], [0, 1, 1], night_gaps=[1])
+    first = np.arange(400) * 7 + 1000
+    obj, mjd, band = library_visits(library, first, np.full(400, 60), np.random.default_rng(1))
+    assert np.all(np.diff(obj) >= 0) and np.all((mjd >= first[obj]) & (mjd < first[obj] + 60))
+    same = np.diff(obj) == 0
+    steps = np.round(np.diff(mjd)[same], 6)
+    assert set(steps) == {0.05, 2.05, 0.9}
+    fraction = np.round(mjd % 1, 6)
+    assert set(fraction) == {0.2, 0.25, 0.3}
+    assert np.all(band[fraction == 0.2] == 0) and np.all(band[fraction != 0.2] == 1)
+    assert np.all(np.abs(np.bincount(obj) - 60) <= 3)  # 3 visits every 3 nights of 60
+
+
+def test_schedule_keeps_the_season_and_redraws_single_visit_nights():
+    # nights 0 (g + r pair) and 1 (r alone), period 2 nights
+    library = _library([0.2, 0.24, 1.3], [0, 1, 1], night_gaps=[1])
+    n = 2000
+    first, season_offset = np.full(n, 5000), np.full(n, (5000 - 200) % 365)  # day 200 of 240 in season
+    rng = np.random.default_rng(2)
+    obj, mjd, band, limit = library_schedule(ZTF, library, BANDS, first, np.full(n, 100), rng, season_offset)
+    assert np.all((np.floor(mjd) - season_offset[obj]) % 365 < ZTF.season_days)
+    assert mjd.max() < 5040  # nights 40-99 of the window are out of season
+    fraction = np.round(mjd % 1, 6)
+    assert np.all(band[fraction == 0.2] == 0) and np.all(band[fraction == 0.24] == 1)  # pairs as they were
+    g_share = ZTF.band_weights["ztf_g"] / (ZTF.band_weights["ztf_g"] + ZTF.band_weights["ztf_r"])
+    single = band[fraction == 0.3]
+    assert np.mean(single == 0) == pytest.approx(g_share, abs=0.02)
+    depth = np.array([ZTF.depth[b] for b in BANDS])[band]
+    assert np.median(limit - depth) == pytest.approx(0.0, abs=0.03)
+    assert np.std(limit - depth) == pytest.approx(np.hypot(ZTF.depth_scatter, 0.1), rel=0.05)
+
+
+def test_simulate_with_cadence_from_is_deterministic_and_samples_as_the_library(tmp_path):
+    library = simulate("ztf", 300, 3, bts_like=True, alerts_only=True)
+    write_dataset(library, str(tmp_path / "library"), name="library")
+    kwargs = dict(bts_like=True, alerts_only=True, cadence_from=str(tmp_path / "library"))
+    first, again = simulate("ztf", 200, 4, **kwargs), simulate("ztf", 200, 4, **kwargs)
+    pd.testing.assert_frame_equal(first.observations, again.observations)
+    assert first.meta["settings"]["cadence_stretches"] == int((library.objects["split"] == "train").sum())
+    assert not first.observations.equals(simulate("ztf", 200, 4, bts_like=True, alerts_only=True).observations)
+    # every time of night the simulation uses is one the library's light curves had (whole nights moved)
+    library_fractions = set(np.round(library.observations["mjd"] % 1, 9))
+    assert set(np.round(first.observations["mjd"] % 1, 9)) <= library_fractions
+
+
+def test_ks_null95_is_exceeded_by_one_distribution_in_about_5_percent():
+    from scipy.stats import ks_2samp
+
+    from scripts import load_script
+
+    validate = load_script("benchmarks/validate_simulator.py")
+    rng = np.random.default_rng(7)
+    n, m = 400, 60
+    null95 = validate.ks_null95(n, m)
+    exceeded = [ks_2samp(rng.normal(size=n), rng.normal(size=m)).statistic > null95 for _ in range(2000)]
+    assert 0.02 <= np.mean(exceeded) <= 0.06  # the limiting law is a little conservative at m = 60 (~4%)
+    # a shifted distribution exceeds it almost always
+    assert ks_2samp(rng.normal(size=n), rng.normal(0.8, size=m)).statistic > null95
