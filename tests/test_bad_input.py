@@ -159,6 +159,8 @@ CASES = [  # (argv, texts the one line must contain)
     (SIMULATE + ["--cadence-from", f"{W}/absent", "--out", f"{T}/out"], ["--cadence-from", "absent: not a tl data set"]),
     (["simulate", "--survey", "lsst", "--n", "5", "--cadence-from", f"{W}/data", "--out", f"{T}/out"],
      ["--cadence-from", "no detection in the bands lsst_u"]),
+    (SIMULATE + ["--vary-depth", "-0.1", "--out", f"{T}/out"], ["--vary-depth must be in [0, 2.0] mag, got -0.1"]),
+    (SIMULATE + ["--vary-cadence", "1", "--out", f"{T}/out"], ["--vary-cadence must be in [0, 0.9], got 1.0"]),
     (["simulate", "--survey", "hst", "--n", "5", "--out", f"{T}/out"], ["'hst'"]),
     (EVALUATE + ["--days", "-1"], ["--days must be >= 0, got -1.0"]),
     (EVALUATE + ["--split", "bogus"], ["argument --split: invalid choice: 'bogus'"]),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tl.cadence import CadenceLibrary, library_from_dataset, library_schedule, library_visits
+from tl.cadence import CadenceLibrary, Sampling, library_from_dataset, library_schedule, library_visits, sampled_visits
 from tl.data import Dataset, write_dataset
 from tl.simulate import simulate
 from tl.surveys import ZTF
@@ -94,3 +94,34 @@ def test_ks_null95_is_exceeded_by_one_distribution_in_about_5_percent():
     assert 0.02 <= np.mean(exceeded) <= 0.06  # the limiting law is a little conservative at m = 60 (~4%)
     # a shifted distribution exceeds it almost always
     assert ks_2samp(rng.normal(size=n), rng.normal(0.8, size=m)).statistic > null95
+
+
+def _visits(sampling, seed=3, n=600):
+    first = np.arange(n) * 5 + 58300
+    return sampled_visits(ZTF, sampling, BANDS, first, np.full(n, 150), np.random.default_rng(seed),
+                          np.full(n, 58300 % 365))
+
+
+def test_vary_depth_moves_each_field_by_one_offset():
+    obj, mjd, band, limit = _visits(Sampling())
+    obj_v, mjd_v, band_v, limit_v = _visits(Sampling(vary_depth=0.5))  # same draws, then the offsets
+    np.testing.assert_array_equal(mjd, mjd_v)
+    offset = limit_v - limit
+    per_field = pd.Series(offset).groupby(obj).agg(["min", "max", "first"])
+    np.testing.assert_allclose(per_field["min"], per_field["max"], atol=1e-12)  # one offset a field
+    assert per_field["first"].std() == pytest.approx(0.5, rel=0.1)
+
+
+def test_vary_cadence_drops_whole_nights_within_the_share():
+    obj, mjd, _, _ = _visits(Sampling())
+    obj_v, mjd_v, _, _ = _visits(Sampling(vary_cadence=0.6))
+    nights = pd.DataFrame({"obj": obj, "night": np.floor(mjd)}).drop_duplicates()
+    kept = pd.DataFrame({"obj": obj_v, "night": np.floor(mjd_v)})
+    visits = pd.DataFrame({"obj": obj, "mjd": mjd})
+    assert set(zip(obj_v, mjd_v)) <= set(zip(obj, mjd))  # a subset of the same visits
+    per_night = visits.assign(night=np.floor(mjd)).merge(kept.drop_duplicates(), on=["obj", "night"])
+    assert len(per_night) == len(obj_v)  # a kept night keeps all its visits
+    share = kept.drop_duplicates().groupby("obj").size() / nights.groupby("obj").size()
+    share = share.fillna(0.0)
+    assert share.max() <= 1.0 and share.quantile(0.05) > 0.3  # U(0.4, 1] of the nights, with few nights' noise
+    assert share.mean() == pytest.approx(0.7, abs=0.03)

@@ -1,4 +1,5 @@
-"""Nightly sampling drawn from real light curves (`tl simulate --cadence-from DATA_DIR`).
+"""Nightly sampling beyond the survey model: drawn from real light curves (`tl simulate
+--cadence-from DATA_DIR`) and randomised field by field (`--vary-depth`, `--vary-cadence`).
 
 A real alert light curve's detections are a stretch of its field's visit sequence: which nights,
 how many visits, which bands, at what time of night, how far apart. A CadenceLibrary keeps those
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tl.errors import TLError
+from tl.surveys import schedule_visits
 
 
 @dataclass(frozen=True)
@@ -126,3 +128,34 @@ def library_schedule(survey, library: CadenceLibrary, bands, first_night, n_nigh
     depth = np.array([survey.depth[b] for b in bands])
     nightly = rng.normal(0, survey.depth_scatter, int(new_night.sum()))[night_index]
     return obj, mjd, band, depth[band] + nightly + rng.normal(0, 0.1, len(obj))
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How a simulation samples its fields beyond the survey model (the defaults: as the model)."""
+
+    library: CadenceLibrary | None = None  # nights, times and bands from real light curves
+    vary_depth: float = 0.0  # sigma (mag) of each field's depth offset (deeper or shallower fields)
+    vary_cadence: float = 0.0  # each field keeps a share U(1 - vary_cadence, 1] of its observed nights
+
+
+def sampled_visits(survey, sampling: Sampling, bands, first_night, n_nights, rng, season_offset):
+    """surveys.schedule_visits (or library_schedule) with `sampling`'s randomised conditions:
+    (object index, mjd, band index, 5-sigma limit), sorted by object then time."""
+    if sampling.library is None:
+        obj, mjd, band, limit = schedule_visits(survey, bands, first_night, n_nights, rng, season_offset)
+    else:
+        obj, mjd, band, limit = library_schedule(survey, sampling.library, bands, first_night, n_nights, rng,
+                                                 season_offset)
+    n_objects = len(first_night)
+    if sampling.vary_depth > 0:
+        limit = limit + rng.normal(0, sampling.vary_depth, n_objects)[obj]
+    if sampling.vary_cadence > 0:
+        night = np.floor(mjd)
+        new_night = np.r_[True, (obj[1:] != obj[:-1]) | (night[1:] != night[:-1])]
+        night_index = np.cumsum(new_night) - 1
+        keep_share = 1.0 - sampling.vary_cadence * rng.random(n_objects)
+        kept_night = rng.random(int(new_night.sum())) < keep_share[obj[new_night]]
+        keep = kept_night[night_index]
+        obj, mjd, band, limit = obj[keep], mjd[keep], band[keep], limit[keep]
+    return obj, mjd, band, limit

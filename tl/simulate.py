@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from tl import bts_selection
 from tl import lightcurve_models as lc
-from tl.cadence import library_schedule, load_library
+from tl.cadence import Sampling, load_library, sampled_visits
 from tl.config import MAX_SEED
 from tl.data import Dataset, assign_splits, write_dataset
 from tl.errors import TLError
@@ -63,6 +63,8 @@ AGN_VARIABILITY_SIGMAS = 8.0
 # 5-sigma limit (prv_candidates, diffmaglim; Patterson et al. 2019, PASP 131, 018001): a broker
 # holds every non-detection within this of a later detection.
 UPPER_LIMIT_DAYS = 30.0
+MAX_VARY_DEPTH = 2.0  # mag: --vary-depth
+MAX_VARY_CADENCE = 0.9  # --vary-cadence: a field keeps at least a tenth of its nights
 
 
 def parse_class_mix(text: str | None) -> dict[str, float]:
@@ -172,9 +174,9 @@ def _observation_window(label, params, z, survey, rng):
     return first, np.ceil(peak + after).astype(int) - first + 1, peak
 
 
-def simulate_batch(label, size, survey, bands, rng, bts_like, cadence=None):
+def simulate_batch(label, size, survey, bands, rng, bts_like, sampling=None):
     """Generate `size` objects of one class; return (objects, observations, reason code per object);
-    `cadence`: a tl.cadence.CadenceLibrary to take the nightly sampling from (else the survey model's)."""
+    `sampling`: a tl.cadence.Sampling (real-cadence library, randomised conditions; None: the survey model's)."""
     z = draw_redshifts(size, redshift_limit(label, survey, bts_like),
                        "constant" if label == "AGN" else lc.MODELS[label].rate_evolution, rng)
     mwebv = rng.exponential(MEAN_MWEBV, size)
@@ -188,15 +190,16 @@ def simulate_batch(label, size, survey, bands, rng, bts_like, cadence=None):
     band_wavelength = np.array([BAND_BY_NAME[b].wavelength_nm for b in bands])
     rest = band_wavelength[None, :] / (1 + z[:, None])  # (object, band) rest-frame wavelength
     mw_extinction = 3.1 * mwebv[:, None] * lc.cardelli_extinction_ratio(band_wavelength)[None, :]
-    reason_unseen = _could_pass(label, params, z, rest, mw_extinction, survey, bts_like, window)
+    extra_depth = 3 * sampling.vary_depth if sampling else 0.0  # deeper fields see fainter peaks
+    reason_unseen = _could_pass(label, params, z, rest, mw_extinction, survey, bts_like, window, extra_depth)
     visible = reason_unseen == 0
     candidates = np.flatnonzero(visible)  # only these are observed: the rest cannot be selected
-    if cadence is None:
+    if sampling is None:
         obj, mjd, band, limit = schedule_visits(survey, bands, first[candidates], n_nights[candidates], rng,
                                                 season_offset[candidates])
     else:
-        obj, mjd, band, limit = library_schedule(survey, cadence, bands, first[candidates], n_nights[candidates],
-                                                 rng, season_offset[candidates])
+        obj, mjd, band, limit = sampled_visits(survey, sampling, bands, first[candidates], n_nights[candidates],
+                                               rng, season_offset[candidates])
     obj = candidates[obj]
     if label == "AGN":
         true_flux = _agn_difference_flux(obj, mjd - t_zero[obj], params, z, mw_extinction[obj, band],
@@ -221,12 +224,12 @@ def simulate_batch(label, size, survey, bands, rng, bts_like, cadence=None):
     return objects, observations, reason
 
 
-def faint_limit(survey: SurveyModel, bts_like: bool) -> float:
+def faint_limit(survey: SurveyModel, bts_like: bool, extra_depth: float = 0.0) -> float:
     """A model peak fainter than this (AB mag) cannot be selected: 0.5 mag beyond BTS's faintest,
     or beyond a deep visit (+2 sigma of the night-to-night scatter). Checked in the tests."""
     if bts_like:
         return bts_selection.FAINTEST_MAGNITUDE + 0.5
-    return max(survey.depth.values()) + 2 * survey.depth_scatter + 0.5
+    return max(survey.depth.values()) + 2 * survey.depth_scatter + 0.5 + extra_depth
 
 
 def _transient_magnitude(model, params, z, rest, mw_extinction, candidates, obj, band, t_observer):
@@ -239,12 +242,12 @@ def _transient_magnitude(model, params, z, rest, mw_extinction, candidates, obj,
     return steady[obj, band] + lc.changing_magnitude(model, per_obs, t_observer / (1 + z[obj]), rest[obj, band])
 
 
-def _could_pass(label, params, z, rest, mw_extinction, survey, bts_like, window) -> np.ndarray:
+def _could_pass(label, params, z, rest, mw_extinction, survey, bts_like, window, extra_depth=0.0) -> np.ndarray:
     """Per object: 0 if it could be selected, else why it cannot (3: too faint, 4: out of season
     whenever bright enough); only objects with 0 are observed. rest, mw_extinction: (object, band)
     rest-frame wavelength and Milky-Way extinction; window: (first night, n nights, peak MJD,
     season offset) per object."""
-    limit = faint_limit(survey, bts_like)
+    limit = faint_limit(survey, bts_like, extra_depth)
     if label == "AGN":
         return np.where(_agn_brightest_difference(params, z, rest, mw_extinction) < limit, 0, 3)
     model = lc.MODELS[label]
@@ -363,13 +366,13 @@ def _selection(observations, size, bands, bts_like, rng) -> np.ndarray:
     return reason
 
 
-def simulate_class(label, quota, survey, bands, rng, bts_like, max_batch=20000, cadence=None):
+def simulate_class(label, quota, survey, bands, rng, bts_like, max_batch=20000, sampling=None):
     """Batches of one class until `quota` objects are selected; returns (objects, obs, counts)."""
     kept_objects, kept_observations, counts = [], [], {"generated": 0, 1: 0, 2: 0, 3: 0, 4: 0}
     remaining, acceptance = quota, 0.3
     while remaining > 0:
         size = int(np.clip(remaining / acceptance * 1.2 + 16, 64, max_batch))
-        objects, observations, reason = simulate_batch(label, size, survey, bands, rng, bts_like, cadence)
+        objects, observations, reason = simulate_batch(label, size, survey, bands, rng, bts_like, sampling)
         selected = np.flatnonzero(reason == 0)
         # objects after the quota-filling one count as never generated (they are iid draws)
         used = size if len(selected) <= remaining else int(selected[remaining - 1]) + 1
@@ -439,27 +442,27 @@ def simulated_bands(survey_name: str, bts_like: bool) -> tuple[str, ...]:
     return tuple(b for b in survey_model(survey_name).bands if not (bts_like and b == "ztf_i"))
 
 
-def simulate_job(survey_name, model, quota, bts_like, alerts_only, seed_sequence, upper_limits=False, cadence=None):
+def simulate_job(survey_name, model, quota, bts_like, alerts_only, seed_sequence, upper_limits=False, sampling=None):
     """One job of shard_jobs: simulate_class with the job's own generator; with `alerts_only`
     the non-detections are dropped here (after the selection used them), before they travel,
     except the upper limits of alert packets when `upper_limits` (alert_stream)."""
     survey = survey_model(survey_name)
     bands = simulated_bands(survey_name, bts_like)
     objects, observations, counts = simulate_class(model, quota, survey, bands,
-                                                   np.random.default_rng(seed_sequence), bts_like, cadence=cadence)
+                                                   np.random.default_rng(seed_sequence), bts_like, sampling=sampling)
     observations = [frame.drop(columns="obj") for frame in observations]  # `row` numbers the objects
     if alerts_only:
         observations = [alert_stream(frame, upper_limits) for frame in observations]
     return objects, observations, counts
 
 
-def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, upper_limits=False, cadence=None,
+def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, upper_limits=False, sampling=None,
                    progress=False, pool=None):
     """One shard: `quotas` objects per class, the jobs of shard_jobs run in this process or in
     `pool` (a concurrent.futures executor; same output); `progress`: a tqdm bar over the jobs."""
     bands = simulated_bands(survey_name, bts_like)
     jobs = shard_jobs(quotas, seed, shard)
-    results = _run_jobs(survey_name, jobs, bts_like, alerts_only, upper_limits, cadence, pool,
+    results = _run_jobs(survey_name, jobs, bts_like, alerts_only, upper_limits, sampling, pool,
                         functools.partial(tqdm, desc=f"simulating {survey_name}", unit="job",
                                           total=len(jobs), disable=not progress, leave=False))
     objects, observations, dropped, generated = [], [], {}, {}
@@ -483,9 +486,9 @@ def simulate_shard(survey_name, quotas, seed, shard, bts_like, alerts_only, uppe
             dropped, generated)
 
 
-def _run_jobs(survey_name, jobs, bts_like, alerts_only, upper_limits, cadence, pool, bar):
+def _run_jobs(survey_name, jobs, bts_like, alerts_only, upper_limits, sampling, pool, bar):
     """Results of simulate_job for every job, in job order."""
-    arguments = [(survey_name, model, quota, bts_like, alerts_only, seed_sequence, upper_limits, cadence)
+    arguments = [(survey_name, model, quota, bts_like, alerts_only, seed_sequence, upper_limits, sampling)
                  for _, model, quota, seed_sequence in jobs]
     if pool is None:
         return [simulate_job(*job) for job in bar(arguments)]
@@ -524,10 +527,12 @@ def shard_quotas(quotas: dict[str, int], shards: int) -> list[dict[str, int]]:
 def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only: bool = False,
              class_mix: str | dict | None = None, shards: int = 1, use_ray: bool = False,
              address: str | None = None, progress: bool = False, workers: int = 1,
-             upper_limits: bool = False, cadence_from: str | None = None) -> Dataset:
+             upper_limits: bool = False, cadence_from: str | None = None, vary_depth: float = 0.0,
+             vary_cadence: float = 0.0) -> Dataset:
     """Simulate `n` selected objects of `survey` as a canonical Dataset (splits assigned);
     `upper_limits` (with `alerts_only`): keep the alert packets' upper limits (alert_stream);
     `cadence_from`: a tl data set whose (train split's) light curves give the nightly sampling (tl.cadence);
+    `vary_depth` (mag), `vary_cadence` (share): randomised survey conditions, field by field (tl.cadence.Sampling);
     `progress`: a bar per in-process shard on stderr; `workers`: processes for the in-process
     shards' jobs (> 1 starts fresh interpreters, which import the caller's main module as
     multiprocessing does: guard a script with `if __name__ == "__main__"`). The output depends on
@@ -544,9 +549,13 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
         raise TLError("--upper-limits applies to an alert stream: add --alerts-only (without it every non-detection is kept)")
     mix = class_mix if isinstance(class_mix, dict) else parse_class_mix(class_mix)
     quotas = class_quotas(n, mix)
-    bands = simulated_bands(survey, bts_like)
-    cadence = load_library(cadence_from, bands) if cadence_from else None
-    tasks = [(survey, q, seed, k, bts_like, alerts_only, upper_limits, cadence)
+    if not 0 <= vary_depth <= MAX_VARY_DEPTH:
+        raise TLError(f"--vary-depth must be in [0, {MAX_VARY_DEPTH}] mag, got {vary_depth}")
+    if not 0 <= vary_cadence <= MAX_VARY_CADENCE:
+        raise TLError(f"--vary-cadence must be in [0, {MAX_VARY_CADENCE}], got {vary_cadence}")
+    cadence = load_library(cadence_from, simulated_bands(survey, bts_like)) if cadence_from else None
+    sampling = Sampling(cadence, vary_depth, vary_cadence) if cadence or vary_depth or vary_cadence else None
+    tasks = [(survey, q, seed, k, bts_like, alerts_only, upper_limits, sampling)
              for k, q in enumerate(shard_quotas(quotas, shards)) if sum(q.values()) > 0]
     if use_ray or address:
         results = _run_on_ray(tasks, address)
@@ -571,6 +580,7 @@ def simulate(survey: str, n: int, seed: int, bts_like: bool = False, alerts_only
                      "alerts_only": alerts_only, "upper_limits": upper_limits,
                      "upper_limit_days": UPPER_LIMIT_DAYS if upper_limits else None, "class_mix": mix, "shards": shards,
                      "cadence_from": cadence_from, "cadence_stretches": len(cadence.start) if cadence else None,
+                     "vary_depth": vary_depth, "vary_cadence": vary_cadence,
                      "cosmology": "Planck18", "min_detections": MIN_DETECTIONS,
                      "bts_peak_magnitude": BTS_PEAK_MAGNITUDE if bts_like else None,
                      "bts_completeness": list(bts_selection.COMPLETENESS_NODES) if bts_like else None},
@@ -623,6 +633,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="take the nightly sampling (nights, times, bands, pairs) from the detections of "
                              "this tl data set's light curves (its train split when it has one), laid end to "
                              "end; depth stays the survey model's (e.g. a `tl ingest bts` output for ZTF)")
+    parser.add_argument("--vary-depth", type=float, default=0.0, metavar="MAG",
+                        help="randomised conditions: each field's depth offset ~ N(0, MAG) (default 0)")
+    parser.add_argument("--vary-cadence", type=float, default=0.0, metavar="SHARE",
+                        help="randomised conditions: each field keeps a share U(1 - SHARE, 1] of its "
+                             "observed nights (default 0; at most 0.9)")
     parser.add_argument("--class-mix", default="balanced",
                         help="balanced (default), bts (BTS observed fractions), or 'SN Ia=2,SN II=1,...'")
     parser.add_argument("--shards", type=int, default=1,
@@ -641,6 +656,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = simulate(args.survey, args.n, args.seed, bts_like=args.bts_like,
                        alerts_only=args.alerts_only, class_mix=args.class_mix, shards=args.shards,
                        workers=args.workers, upper_limits=args.upper_limits, cadence_from=args.cadence_from,
+                       vary_depth=args.vary_depth, vary_cadence=args.vary_cadence,
                        use_ray=args.ray, address=args.address, progress=sys.stderr.isatty() and not args.quiet)
     dataset = write_dataset(dataset, args.out, **dataset.meta)
     total = sum(dataset.meta["generated"].values())
