@@ -436,9 +436,10 @@ def simulate_job(survey_name, model, quota, bts_like, alerts_only, seed_sequence
     bands = tuple(b for b in survey.bands if not (bts_like and b == "ztf_i"))  # alerts: g, r only
     objects, observations, counts = simulate_class(model, quota, survey, bands,
                                                    np.random.default_rng(seed_sequence), bts_like)
-    observations = [frame.drop(columns="obj") for frame in observations]  # `row` numbers the objects
     if alerts_only:
         observations = [alert_stream(frame, upper_limits) for frame in observations]
+    # `row` numbers the objects; limit_err was for alert_stream's upper limits only: neither travels
+    observations = [frame.drop(columns=["obj", "limit_err"]) for frame in observations]
     return objects, observations, counts
 
 
