@@ -79,16 +79,22 @@ def defaults_models(directory: str, fraction: float, mode: str) -> list[str]:
     return [os.path.dirname(path) for path in found]
 
 
-def sweep_models(args, mode: str, scratch: str) -> list[str]:
-    """The sweep's selected MODEL_DIRs of (fraction, mode), downloaded under `scratch`."""
+def sweep_models(args, scratch: str) -> dict[str, list[str]]:
+    """{mode: the sweep's selected MODEL_DIRs of (fraction, mode)} for every mode of MODES, downloaded
+    under `scratch`; the rows are fetched once for all modes."""
     from mlflow.tracking import MlflowClient
 
     from tl.sweep.selected import download, selected_at
 
     client = MlflowClient(args.tracking_uri)
-    rows = [row for row in selected_at(client, args.experiment, args.fraction, args.sweep_run_id)
-            if row["mode"] == mode]
-    return list(download(client, rows, scratch).values())
+    rows = selected_at(client, args.experiment, args.fraction, args.sweep_run_id)
+    by_mode = {mode: [row for row in rows if row["mode"] == mode] for mode in MODES}
+    for mode, found in by_mode.items():
+        if not found:
+            raise TLError(f"--fraction {args.fraction:g}: the sweep of --experiment {args.experiment} "
+                          f"has no completed {mode} study at this fraction")
+    paths = download(client, [row for found in by_mode.values() for row in found], scratch)
+    return {mode: [paths[row["run_id"]] for row in found] for mode, found in by_mode.items()}
 
 
 def score(models: dict, dataset) -> tuple[dict, dict]:
@@ -110,10 +116,11 @@ def main(argv=None) -> int:
             raise TLError("--tracking-uri and --experiment go together")
         dataset, drops = fresh_objects(args.data, args.exclude, args.detections_only)
         with tempfile.TemporaryDirectory() as scratch:
+            swept = sweep_models(args, scratch) if args.tracking_uri else {}
             for mode in MODES:
                 models = {"defaults": defaults_models(args.defaults, args.fraction, mode)}
                 if args.tracking_uri:
-                    models["sweep"] = sweep_models(args, mode, scratch)
+                    models["sweep"] = swept[mode]
                 estimates, facts = score(models, dataset)
                 rows.append({"mode": mode, "estimates": estimates, "bootstrap": facts,
                              "n_models": {name: len(paths) for name, paths in models.items()}})

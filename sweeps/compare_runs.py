@@ -51,9 +51,10 @@ def load_points(args, dataset, scratch: str) -> dict:
         if name in points:
             raise TLError(f"--point {name}: the name is used twice")
         client = MlflowClient(uri)
-        rows = [row for row in selected_at(client, experiment, float(fraction), runs.get(name)) if row["mode"] == mode]
-        if not rows:
-            raise TLError(f"--point {name}: no {mode} study at fraction {fraction} in {uri}")
+        try:
+            rows = selected_at(client, experiment, float(fraction), runs.get(name), mode=mode)
+        except TLError as error:
+            raise TLError(f"--point {name} ({uri}): {error}") from None
         points[name] = fold_points(rows, download(client, rows, os.path.join(scratch, name)), dataset)[mode]
     for name in (args.baseline, *args.versus):
         if name not in points:

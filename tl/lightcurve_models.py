@@ -293,15 +293,23 @@ def damped_random_walk(obj, times_rest, tau, sf_inf, rng: np.random.Generator):
     decay = np.exp(-step / tau[obj])
     innovation = sigma[obj] * np.sqrt(1.0 - decay ** 2) * rng.standard_normal(len(obj))
     most_visits_first = np.argsort(-counts, kind="stable")
-    starts, sorted_counts = first[most_visits_first], counts[most_visits_first]
+    sorted_counts = counts[most_visits_first]
     value = sigma[most_visits_first] * rng.standard_normal(len(tau))
-    out = np.empty(len(obj))
-    for visit in range(int(counts.max(initial=0))):
-        active = np.searchsorted(-sorted_counts, -visit, side="left")  # objects with > visit visits
-        rows = starts[:active] + visit
-        value[:active] = value[:active] * decay[rows] + innovation[rows]
-        out[rows] = value[:active]
-    return out
+    # visit-major order: visit k of every object that has one, objects by rank in most_visits_first,
+    # so that each step reads and writes one contiguous block
+    active = np.searchsorted(-sorted_counts, -np.arange(int(counts.max(initial=0))), side="left")
+    block = np.concatenate([[0], np.cumsum(active)])
+    rank = np.empty(len(tau), dtype=np.intp)
+    rank[most_visits_first] = np.arange(len(tau))
+    position = block[np.arange(len(obj)) - first[obj]] + rank[obj]
+    decay_by_visit, innovation_by_visit = np.empty(len(obj)), np.empty(len(obj))
+    decay_by_visit[position], innovation_by_visit[position] = decay, innovation
+    walk = np.empty(len(obj))
+    for visit, (start, end) in enumerate(zip(block[:-1], block[1:])):
+        n = end - start  # objects with > visit visits
+        value[:n] = value[:n] * decay_by_visit[start:end] + innovation_by_visit[start:end]
+        walk[start:end] = value[:n]
+    return walk[position]
 
 
 def agn_absolute_magnitude(params: dict, drw_offset_mag, wavelength_rest_nm):

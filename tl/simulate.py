@@ -38,7 +38,7 @@ from tl.config import MAX_SEED
 from tl.data import Dataset, assign_splits, write_dataset
 from tl.errors import TLError
 from tl.paths import check_output
-from tl.surveys import (AB_ZERO_POINT, BAND_BY_NAME, SurveyModel, flux_error, magnitude_to_flux,
+from tl.surveys import (AB_ZERO_POINT, BAND_BY_NAME, SurveyModel, flux_error_at, magnitude_to_flux,
                         schedule_visits, survey_model)
 from tl.taxonomy import CLASSES
 
@@ -202,15 +202,15 @@ def simulate_batch(label, size, survey, bands, rng, bts_like, sampling=None):
                                                rng, season_offset[candidates])
     obj = candidates[obj]
     if label == "AGN":
-        true_flux = _agn_difference_flux(obj, mjd - t_zero[obj], params, z, mw_extinction[obj, band],
-                                         band_wavelength[band], rng)
+        true_flux = _agn_difference_flux(obj, band, mjd - t_zero[obj], params, z, mw_extinction, rest, rng)
     else:
         true_flux = magnitude_to_flux(_transient_magnitude(lc.MODELS[label], params, z, rest, mw_extinction,
                                                            candidates, obj, band, mjd - t_zero[obj]))
-    flux_err = flux_error(true_flux, limit, survey)
+    flux_limit = magnitude_to_flux(limit)  # flux_error's, computed once for both calls
+    flux_err = flux_error_at(true_flux, flux_limit, survey)
     flux = true_flux + flux_err * rng.standard_normal(len(true_flux))
     detected = flux / flux_err >= survey.detection_snr
-    background = flux_error(0.0, limit, survey)  # the source-free part of flux_err: the 5-sigma limit / 5
+    background = flux_error_at(0.0, flux_limit, survey)  # the source-free part of flux_err: the 5-sigma limit / 5
     if survey.reported_error_factor != (1.0, 0.0):
         median, sigma = survey.reported_error_factor
         factor = median * np.exp(sigma * rng.standard_normal(len(flux_err)))
@@ -334,19 +334,21 @@ def apparent_offset(z):
     return distance_modulus(z) - 2.5 * np.log10(1 + z)
 
 
-def _agn_difference_flux(obj, t_observer, params, z, extinction, wavelength, rng):
+def _agn_difference_flux(obj, band, t_observer, params, z, mw_extinction, rest, rng):
     """AGN flux minus its mean (reference-image) flux, uJy, per observation.
 
-    obj, t_observer, extinction, wavelength: per observation, sorted by object then time;
-    params, z: per object. The difference is mean flux * (10^(-0.4 offset) - 1), the DRW offset
-    scaled to the band (lc.agn_absolute_magnitude's variable minus its mean part).
+    obj, band, t_observer: per observation, sorted by object then time; params, z: per object;
+    mw_extinction, rest: (object, band) Milky-Way extinction and rest-frame wavelength. The
+    difference is mean flux * (10^(-0.4 offset) - 1), the DRW offset scaled to the band
+    (lc.agn_absolute_magnitude's variable minus its mean part); the mean flux and the scale
+    depend on (object, band) alone: computed per pair, then taken per observation.
     """
-    one_plus_z = 1 + z[obj]
-    rest = wavelength / one_plus_z
-    offsets = lc.damped_random_walk(obj, t_observer / one_plus_z, params["tau_days"], params["sf_inf_mag"], rng)
-    mean = lc.agn_absolute_magnitude({"mean_magnitude": params["mean_magnitude"][obj]}, 0.0, rest)
-    mean_flux = magnitude_to_flux(mean + apparent_offset(z)[obj] + extinction)
-    return mean_flux * np.expm1(-0.4 * np.log(10.0) * offsets * lc.agn_variability_scale(rest))
+    offsets = lc.damped_random_walk(obj, t_observer / (1 + z[obj]), params["tau_days"], params["sf_inf_mag"], rng)
+    mean = lc.agn_absolute_magnitude({"mean_magnitude": params["mean_magnitude"][:, None]}, 0.0, rest)
+    mean_flux = magnitude_to_flux(mean + apparent_offset(z)[:, None] + mw_extinction)
+    pair = obj * rest.shape[1] + band  # flat (object, band)
+    scale = lc.agn_variability_scale(rest).reshape(-1)[pair]
+    return mean_flux.reshape(-1)[pair] * np.expm1(-0.4 * np.log(10.0) * offsets * scale)
 
 
 def _selection(observations, size, bands, bts_like, rng) -> np.ndarray:
@@ -450,9 +452,10 @@ def simulate_job(survey_name, model, quota, bts_like, alerts_only, seed_sequence
     bands = simulated_bands(survey_name, bts_like)
     objects, observations, counts = simulate_class(model, quota, survey, bands,
                                                    np.random.default_rng(seed_sequence), bts_like, sampling=sampling)
-    observations = [frame.drop(columns="obj") for frame in observations]  # `row` numbers the objects
     if alerts_only:
         observations = [alert_stream(frame, upper_limits) for frame in observations]
+    # `row` numbers the objects; limit_err was for alert_stream's upper limits only: neither travels
+    observations = [frame.drop(columns=["obj", "limit_err"]) for frame in observations]
     return objects, observations, counts
 
 

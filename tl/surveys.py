@@ -228,7 +228,11 @@ def flux_error(flux, limiting_magnitude, model: SurveyModel):
     Background: sigma = flux_lim / 5 for a source-free position; plus source photon noise
     (poisson_coefficient * flux_lim * flux) and a calibration floor (calibration_floor * flux).
     """
-    flux_limit = magnitude_to_flux(np.asarray(limiting_magnitude, dtype=float))
+    return flux_error_at(flux, magnitude_to_flux(np.asarray(limiting_magnitude, dtype=float)), model)
+
+
+def flux_error_at(flux, flux_limit, model: SurveyModel):
+    """flux_error given the 5-sigma limit as a flux (uJy): for callers that need it for several fluxes."""
     source = np.clip(np.asarray(flux, dtype=float), 0.0, None)
     variance = ((flux_limit / 5.0) ** 2 + model.poisson_coefficient * flux_limit * source
                 + (model.calibration_floor * source) ** 2)
@@ -305,7 +309,7 @@ def _grid_nights(grid_days, first_night, width: int, rng, jitter: float = 0.0) -
         gaps = np.maximum(days - (uniform < jitter / 2) + (uniform > 1 - jitter / 2), 1)
         nights = rng.integers(0, days, len(rows))[:, None] + np.cumsum(gaps, axis=1) - gaps
         inside = nights < width
-        on_grid[np.repeat(rows, steps)[inside.ravel()], nights[inside]] = True
+        on_grid.reshape(-1)[(rows[:, None] * width + nights)[inside]] = True  # flat: one index, not two
     return on_grid
 
 
@@ -325,17 +329,26 @@ def _sliding_rows(values: np.ndarray, start, width: int) -> np.ndarray:
 def weighted_without_replacement(weights, k: int, n: int, rng) -> np.ndarray:
     """(n, k) indices into `weights`, each row k draws without replacement, every draw with
     probability proportional to the weights not yet drawn (the order Gumbel top-k gives): each
-    draw from all the weights, redrawn where it repeats an earlier one (a search in one
-    cumulative table per draw, cheaper than per-row sorts)."""
+    draw from all the weights, redrawn where it repeats an earlier one (one cumulative
+    table for every draw, cheaper than per-row sorts)."""
     cumulative = np.cumsum(weights) / np.sum(weights)
     chosen = np.empty((n, k), dtype=np.intp)
     for draw in range(k):
         pending = np.arange(n)
         while len(pending):
-            pick = np.minimum(np.searchsorted(cumulative, rng.random(len(pending)), side="right"), len(weights) - 1)
+            pick = _bisect(cumulative, rng.random(len(pending)))
             chosen[pending, draw] = pick
             pending = pending[(chosen[pending, :draw] == pick[:, None]).any(axis=1)]
     return chosen
+
+
+def _bisect(cumulative, uniform) -> np.ndarray:
+    """min(np.searchsorted(cumulative, uniform, side="right"), len(cumulative) - 1) for a short
+    nondecreasing table: a count of the entries <= each draw (much cheaper than a search per draw)."""
+    pick = np.zeros(len(uniform), dtype=np.intp)
+    for edge in cumulative[:-1]:
+        pick += uniform >= edge
+    return pick
 
 
 def schedule_visits(survey: SurveyModel, bands, first_night, n_nights, rng, season_offset=None):
@@ -388,15 +401,28 @@ def _with_repeats(survey: SurveyModel, obj, band, mjd, limit, keep, nightly, rep
     `repeat` a log-uniform delay later (at the night's depth `nightly`), right after it; later
     visits of the night move on by the delays before them, so the output stays in time order.
     band, mjd, limit, keep, nightly: (n_nights, visits)."""
+    visits = band.shape[1]
     repeated = keep & (rng.random(band.shape, dtype=np.float32) < repeat)
     n_repeats = np.count_nonzero(repeated)
     delay = np.exp(rng.uniform(*np.log(survey.repeat_separation_days), n_repeats))
-    per_visit = np.zeros(band.shape)
-    per_visit[repeated] = delay
+    source = np.flatnonzero(repeated)  # the repeated visits in the flat (n_nights * visits) arrays
+    # each visit after the repeats before it, on the nights that have one before their last visit
+    early = repeated[:, :-1]
+    nights = np.flatnonzero(early.any(axis=1))
+    per_visit = np.zeros((len(nights), visits - 1))
+    per_visit[early[nights]] = delay[source % visits < visits - 1]
     mjd = mjd.copy()
-    mjd[:, 1:] += np.cumsum(per_visit[:, :-1], axis=1)  # each visit after the repeats before it
-    after = np.flatnonzero(repeated[keep]) + 1  # a repeat goes right after its visit
-    return (np.insert(np.repeat(obj, band.shape[1])[keep.ravel()], after, obj[np.nonzero(repeated)[0]]),
-            np.insert(mjd[keep], after, mjd[repeated] + delay),
-            np.insert(band[keep], after, band[repeated]),
-            np.insert(limit[keep], after, nightly[repeated] + rng.normal(0, 0.1, n_repeats)))
+    mjd[nights, 1:] += np.cumsum(per_visit, axis=1)
+    # one gather per output from the flat arrays: each kept visit, then its repeat (the same
+    # element, a delay later, at a new limit), where np.insert would place it
+    kept = np.flatnonzero(keep)
+    after = np.flatnonzero(repeated.reshape(-1)[kept]) + np.arange(1, n_repeats + 1)  # k-th: k repeats before
+    is_visit = np.ones(len(kept) + n_repeats, dtype=bool)
+    is_visit[after] = False
+    index = np.empty(len(is_visit), dtype=np.intp)
+    index[is_visit], index[after] = kept, source
+    out_mjd = mjd.reshape(-1).take(index)
+    out_mjd[after] += delay
+    out_limit = limit.reshape(-1).take(index)
+    out_limit[after] = nightly.reshape(-1)[source] + rng.normal(0, 0.1, n_repeats)
+    return obj.take(index // visits), out_mjd, band.reshape(-1).take(index), out_limit

@@ -314,7 +314,7 @@ def summarize(client, experiment: str, out: str, sweep_run_id: str | None = None
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise TLError(f"--experiment {experiment}: no such experiment at {client.tracking_uri}")
-    sweep_run_id = _sweep_run(client, found.experiment_id, experiment, sweep_run_id)
+    sweep_run_id = sweep_run_for(client, found.experiment_id, experiment, sweep_run_id)
     declared = protocol(client, sweep_run_id, delta)
     rows = collect(client, found.experiment_id, sweep_run_id)
     zero_shot_runs = tracking.find_runs(client, found.experiment_id, {tracking.ROLE: ZERO_SHOT,
@@ -355,7 +355,8 @@ def matches_definition(delta: float) -> str:
             "scratch@1.0 standard error over seeds")
 
 
-def _sweep_run(client, experiment_id: str, experiment: str, sweep_run_id: str | None) -> str:
+def sweep_run_for(client, experiment_id: str, experiment: str, sweep_run_id: str | None) -> str:
+    """The id of `experiment`'s sweep run: `sweep_run_id` checked to be one, else its newest; TLError if none."""
     if sweep_run_id is None:
         sweeps = tracking.find_runs(client, experiment_id, {tracking.ROLE: "sweep"})
         if not sweeps:

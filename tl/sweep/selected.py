@@ -1,7 +1,7 @@
 """A sweep's selected models, scored again: early classification, the defaults' fresh-object check
 and comparisons across sweep runs (sweeps/) rebuild tl.stats points from the models themselves.
 
-selected_at    `tl report`'s selected-model rows (one per study) at one fraction
+selected_at    `tl report`'s selected-model rows (one per study) at one fraction (and mode)
 download       their MODEL_DIRs from MLflow
 fold_points    {mode: points[seed][fold]}: each model on its own outer fold's test split, for tl.stats
 """
@@ -13,17 +13,23 @@ import os
 from tl.errors import TLError
 
 
-def selected_at(client, experiment: str, fraction: float, sweep_run_id: str | None = None) -> list[dict]:
-    """tl.sweep.report.collect's rows of `fraction` in `experiment` (its newest sweep run unless given)."""
-    from tl.sweep.report import _sweep_run, collect
+def selected_at(client, experiment: str, fraction: float, sweep_run_id: str | None = None,
+                mode: str | None = None) -> list[dict]:
+    """tl.sweep.report.collect's rows of `fraction` (and of `mode` if given) in `experiment` (its
+    newest sweep run unless given)."""
+    from tl.sweep.report import collect, sweep_run_for
 
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise TLError(f"--experiment {experiment}: no such MLflow experiment")
-    sweep = _sweep_run(client, found.experiment_id, experiment, sweep_run_id)
+    sweep = sweep_run_for(client, found.experiment_id, experiment, sweep_run_id)
     rows = [row for row in collect(client, found.experiment_id, sweep) if abs(row["fraction"] - fraction) < 1e-9]
     if not rows:
         raise TLError(f"--fraction {fraction:g}: the sweep {sweep} has no completed study at this fraction")
+    if mode is not None:
+        rows = [row for row in rows if row["mode"] == mode]
+        if not rows:
+            raise TLError(f"--fraction {fraction:g}: the sweep {sweep} has no completed {mode} study at this fraction")
     return rows
 
 
