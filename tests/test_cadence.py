@@ -8,6 +8,7 @@ import pytest
 
 from tl.cadence import CadenceLibrary, Sampling, library_from_dataset, library_schedule, library_visits, sampled_visits
 from tl.data import Dataset, write_dataset
+from tl.errors import TLError
 from tl.simulate import simulate
 from tl.surveys import ZTF
 
@@ -125,3 +126,13 @@ def test_vary_cadence_drops_whole_nights_within_the_share():
     share = share.fillna(0.0)
     assert share.max() <= 1.0 and share.quantile(0.05) > 0.3  # U(0.4, 1] of the nights, with few nights' noise
     assert share.mean() == pytest.approx(0.7, abs=0.03)
+
+
+def test_no_object_and_no_night_gap_are_handled():
+    empty = _visits(Sampling(library=_library([0.2, 1.3], [0, 1]), vary_depth=0.2, vary_cadence=0.5), n=0)
+    assert all(len(column) == 0 for column in empty)
+    objects = pd.DataFrame({"object_id": ["A"], "split": ["train"]})
+    one_night = pd.DataFrame({"object_id": ["A", "A"], "mjd": [100.2, 100.25], "band": ["ztf_g", "ztf_r"],
+                              "detected": [True, True]})
+    with pytest.raises(TLError, match="--cadence-from hand: no light curve spans two nights"):
+        library_from_dataset(Dataset(objects, one_night), BANDS, "hand")

@@ -61,6 +61,8 @@ def library_from_dataset(dataset, bands: tuple[str, ...], source: str) -> Cadenc
     nights = np.floor(mjd)
     same_object = np.r_[False, ids[1:] == ids[:-1]]
     gaps = np.diff(nights)[same_object[1:]]
+    if not np.any(gaps >= 1):
+        raise TLError(f"--cadence-from {source}: no light curve spans two nights (no night gaps to draw)")
     band_index = {name: k for k, name in enumerate(bands)}
     band = np.array([band_index[b] for b in obs["band"].to_numpy()], dtype=np.int8)
     return CadenceLibrary(bands=tuple(bands), offsets=offsets, band=band, start=starts, length=lengths,
@@ -81,6 +83,8 @@ def library_visits(library: CadenceLibrary, first_night, n_nights, rng) -> tuple
     [first_night, first_night + n_nights), sorted by object then time: stretches drawn at random,
     the first one entered at a random night, each next one a real night gap after the last."""
     first_night = np.asarray(first_night, dtype=int)
+    if len(first_night) == 0:
+        return np.zeros(0, np.intp), np.zeros(0), np.zeros(0, np.intp)
     end = first_night + np.asarray(n_nights, dtype=int)
     span = library.span_nights
     pick = rng.integers(0, len(library.start), len(first_night))
@@ -118,8 +122,7 @@ def library_schedule(survey, library: CadenceLibrary, bands, first_night, n_nigh
     in_season = (night - np.asarray(season_offset)[obj]) % 365 < survey.season_days
     obj, mjd, band, night = obj[in_season], mjd[in_season], band[in_season], night[in_season]
     band = np.array([list(bands).index(b) for b in library.bands])[band]  # library -> `bands` index
-    new_night = np.r_[True, (obj[1:] != obj[:-1]) | (night[1:] != night[:-1])]
-    night_index = np.cumsum(new_night) - 1
+    new_night, night_index = _nights(obj, night)
     # a real night with one detection may have had a visit in the other band that missed a
     # fading (reddening) object: single-visit nights take the survey's band shares instead
     single = np.bincount(night_index)[night_index] == 1
@@ -151,11 +154,16 @@ def sampled_visits(survey, sampling: Sampling, bands, first_night, n_nights, rng
     if sampling.vary_depth > 0:
         limit = limit + rng.normal(0, sampling.vary_depth, n_objects)[obj]
     if sampling.vary_cadence > 0:
-        night = np.floor(mjd)
-        new_night = np.r_[True, (obj[1:] != obj[:-1]) | (night[1:] != night[:-1])]
-        night_index = np.cumsum(new_night) - 1
+        new_night, night_index = _nights(obj, np.floor(mjd))
         keep_share = 1.0 - sampling.vary_cadence * rng.random(n_objects)
         kept_night = rng.random(int(new_night.sum())) < keep_share[obj[new_night]]
         keep = kept_night[night_index]
         obj, mjd, band, limit = obj[keep], mjd[keep], band[keep], limit[keep]
     return obj, mjd, band, limit
+
+
+def _nights(obj, night) -> tuple[np.ndarray, np.ndarray]:
+    """(first visit of its night?, night number 0, 1, ...) per visit, visits sorted by object then time."""
+    new_night = np.ones(len(obj), dtype=bool)
+    new_night[1:] = (obj[1:] != obj[:-1]) | (night[1:] != night[:-1])
+    return new_night, np.cumsum(new_night) - 1
