@@ -101,6 +101,73 @@ def test_each_field_has_its_own_grid_period():
     assert np.bincount(span % 3, minlength=3).min() / len(span) > 0.28
 
 
+def _grid_visits_by_hand(taken_row, period, first_due, steps):
+    """The rescheduled grid of one field, night by night: the first night >= due that is taken is a
+    visit; the next is due steps[visit night] nights later."""
+    visits, due = [], first_due
+    for night, open_night in enumerate(taken_row):
+        if open_night and night >= due:
+            visits.append(night)
+            due = night + steps[night]
+    return visits
+
+
+def test_rescheduled_grid_equals_a_night_by_night_loop():
+    import dataclasses
+
+    from tl.surveys import _scheduled_grid
+
+    survey = dataclasses.replace(ZTF, grid_days={3: 0.5, 2: 0.5}, grid_jitter=0.3)
+    rng = np.random.default_rng(11)
+    taken = rng.random((300, 90)) < 0.6  # open and chosen nights
+    visits = _scheduled_grid(survey, taken, np.random.default_rng(12))
+    # the same draws, in _scheduled_grid's order: periods, then step jitter, then the phase
+    replay = np.random.default_rng(12)
+    period = np.array([3, 2])[replay.choice(2, 300, p=[0.5, 0.5])]
+    uniform = replay.random((90, 300), dtype=np.float32)
+    steps = np.maximum(period[None, :] - (uniform < 0.15) + (uniform > 0.85), 1)
+    first_due = replay.integers(0, period)
+    for row in range(300):
+        expected = _grid_visits_by_hand(taken[row], period[row], first_due[row], steps[:, row])
+        assert np.flatnonzero(visits[row]).tolist() == expected
+    # a lost night delays the next visit, it does not skip a period: with every night open and no
+    # jitter, a field visits exactly every period; one closed night moves the rest by one night
+    plain = dataclasses.replace(ZTF, grid_days={3: 1.0}, grid_jitter=0.0)
+    every = np.ones((1, 30), dtype=bool)
+    a = np.flatnonzero(_scheduled_grid(plain, every, np.random.default_rng(1))[0])
+    assert np.all(np.diff(a) == 3)
+    lost = every.copy()
+    lost[0, a[1]] = False  # the second visit's night
+    b = np.flatnonzero(_scheduled_grid(plain, lost, np.random.default_rng(1))[0])
+    assert b.tolist() == [a[0]] + [n + 1 for n in a[1:] if n + 1 < 30]
+
+
+def test_coverage_completeness_against_hand_computed_values():
+    late_days, late_kept = bts_selection.LATE_DISCOVERY
+    loss_days, loss_kept = bts_selection.EARLY_LOSS
+    rise = [0.0, late_days - 0.01, late_days, 10.0, 0.5]
+    fade = [30.0, 30.0, 30.0, loss_days - 0.01, 1.0]
+    np.testing.assert_allclose(bts_selection.coverage_completeness(rise, fade),
+                               [late_kept, late_kept, 1.0, loss_kept, late_kept * loss_kept])
+    # the magnitude completeness times the coverage one, against one uniform draw each
+    kept = bts_selection.selected([18.0, 18.0, 18.625, 18.625], [0.45, 0.55, 0.35, 0.45],
+                                  [1.0, 1.0, 1.0, 1.0], [30.0, 30.0, 30.0, 30.0], coverage=True)
+    assert kept.tolist() == [True, False, True, False]  # P = 0.5, 0.5, 0.4, 0.4
+
+
+def test_sn_ia_has_no_flux_before_first_light():
+    model = lc.MODELS["SN Ia"]
+    params = {"rise_days": np.full(3, 12.0), "fade_days": np.full(3, 13.0), "plateau_end_days": np.full(3, np.inf),
+              "temperature_peak_k": np.full(3, 11000.0)}
+    first_light = model.first_light_rises * 12.0
+    t = np.array([-first_light - 0.01, -first_light + 0.01, 0.0])
+    magnitude = lc.changing_magnitude(model, params, t, np.full(3, 600.0))
+    assert magnitude[0] > 70  # s(t) = 0: the 1e-30 floor, never detected
+    shape = lc.luminosity_shape(t[1], 12.0, 13.0, model.tail_fraction, model.tail_half_life_days, np.inf,
+                                model.rise_power, model.peak_rounding)
+    assert magnitude[1] - magnitude[2] < -2.5 * np.log10(shape) + 1.0  # just after it: the shape's flux
+
+
 def test_bts_like_cadence_and_snr_match_the_bts_train_split():
     # targets: the BTS train split (`tl ingest bts`, split == train; benchmarks/validate_simulator.py
     # summaries): objects whose median gap between detections is ~1 / ~2 / ~3 days (+-0.25 d):

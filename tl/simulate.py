@@ -359,13 +359,26 @@ def _selection(observations, size, bands, bts_like, rng) -> np.ndarray:
     reason = np.where(n_detections >= MIN_DETECTIONS, 0, 1)
     if bts_like:
         g_or_r = detected[np.isin(np.asarray(bands)[detected["band"]], ["ztf_g", "ztf_r"])]
-        brightest = np.zeros(size)
-        np.maximum.at(brightest, g_or_r["obj"].to_numpy(), g_or_r["flux"].to_numpy())
+        rise, fade, brightest = _observed_peak(g_or_r, size)
         with np.errstate(divide="ignore"):
             peak_magnitude = AB_ZERO_POINT - 2.5 * np.log10(brightest)  # inf where undetected
-        kept = bts_selection.selected(peak_magnitude, rng.random(size))
+        kept = bts_selection.selected(peak_magnitude, rng.random(size), rise, fade, coverage=True)
         reason = np.where((reason == 0) & ~kept, 2, reason)
     return reason
+
+
+def _observed_peak(detections: pd.DataFrame, size: int):
+    """(rise, fade, brightest flux) per object index < size: days from the first detection to the
+    brightest and from it to the last; 0 where an object has none."""
+    rise, fade, brightest = np.zeros(size), np.zeros(size), np.zeros(size)
+    if len(detections):
+        by_object = detections.groupby("obj", sort=False)
+        peak = detections.loc[by_object["flux"].idxmax(), ["obj", "mjd", "flux"]].to_numpy().T
+        index = peak[0].astype(int)
+        rise[index] = peak[1] - by_object["mjd"].min().reindex(index).to_numpy()
+        fade[index] = by_object["mjd"].max().reindex(index).to_numpy() - peak[1]
+        brightest[index] = peak[2]
+    return rise, fade, brightest
 
 
 def simulate_class(label, quota, survey, bands, rng, bts_like, max_batch=20000, sampling=None):

@@ -116,6 +116,9 @@ class SurveyModel:
     # (0: none; {period: share of fields}: each field its own period)
     grid_probability: float = 0.0  # P(a targeted grid night is observed); off-grid: night_probability
     grid_jitter: float = 0.0  # P(a step between grid nights is a night shorter or longer)
+    # the scheduler keeps each field's cadence from its last visit: a grid night lost to weather
+    # (or not taken, 1 - grid_probability) is made up on the next clear night, not skipped
+    grid_reschedule: bool = False
     pair_probability: float = 1.0  # P(an observed night has visits_per_night visits, else one)
     visit_separation_days: tuple[float, float] = (0.03, 0.04)  # uniform range between a night's visits
     separation_log_uniform: bool = False  # visit_separation_days is a log-uniform range instead
@@ -158,6 +161,10 @@ class SurveyModel:
 # fields none: Beta a + b = 2 around 8%); g/r pairs 0.02-0.10 d
 # apart (log-uniform; median 0.045 d); gaps between nights within ~0.07 d (IQR) of whole days, first
 # visits 0.10-0.55 of the UT day. Single-band nights are g in 39% of them.
+# A field's cadence is kept from its last visit (grid_reschedule): a grid night lost to weather
+# delays the next visit to the next open night rather than by a whole period. BTS train light
+# curves have gaps of >= 4 nights as their most common gap in 18% of SN Ia; dropping lost grid
+# nights gave 35% (and a median of 20 detections against BTS's 24; 24 with rescheduling).
 # The alert stream is shallower than the 5-sigma image depth (an alert needs a real-bogus score
 # and a clean subtraction; Masci et al. 2019, PASP 131, 018003, Sec. 6): detection_snr 6 on the
 # noise model, i.e. ~0.2 mag brighter, with 0.4 mag night-to-night depth scatter. The alert's
@@ -171,7 +178,7 @@ ZTF = SurveyModel(
     depth={"ztf_g": 20.8, "ztf_r": 20.6, "ztf_i": 19.9}, depth_scatter=0.4,
     night_probability=0.05, cadence_scatter=0.5, visits_per_night=2, season_days=240.0,
     poisson_coefficient=0.032, calibration_floor=0.02, start_mjd=58200.0, duration_days=3 * 365.25,
-    grid_days={1: 0.12, 2: 0.16, 3: 0.68, 4: 0.04}, grid_probability=0.9, grid_jitter=0.2,
+    grid_days={1: 0.12, 2: 0.16, 3: 0.68, 4: 0.04}, grid_probability=0.9, grid_jitter=0.2, grid_reschedule=True,
     pair_probability=0.56, visit_separation_days=(0.015, 0.13), separation_log_uniform=True,
     weather_loss=0.25, weather_run_nights=2.0, detection_snr=6.0,
     night_start=(0.13, 0.49), night_start_jitter_days=0.03, repeat_probability=0.08,
@@ -269,18 +276,66 @@ def observed_nights(survey: SurveyModel, first_night, n_nights, rng,
     field_scatter = np.exp(survey.cadence_scatter * rng.standard_normal(n_objects))
     night_probability = np.clip(survey.night_probability * field_scatter, 0, 1).astype(np.float32)
     threshold = np.broadcast_to(night_probability[:, None], (n_objects, width))
+    if survey.grid_days and survey.grid_reschedule:
+        return _rescheduled_nights(survey, first_night, n_nights, season_day, threshold, rng)
     if survey.grid_days:  # each field's own phase on the regular grid
         on_grid = _grid_nights(survey.grid_days, first_night, width, rng, survey.grid_jitter)
         threshold = np.where(on_grid, np.float32(survey.grid_probability), threshold)
-    in_window = np.arange(width)[None, :] < n_nights[:, None]
-    observed = (in_window & _periodic_rows(np.arange(365) < survey.season_days, season_day, width)
-                & (rng.random((n_objects, width), dtype=np.float32) < threshold))
-    if n_objects:
-        start = int(first_night.min())
-        clear = clear_nights(survey, start, int((first_night + n_nights).max()) - start + 1, rng)
-        observed &= _sliding_rows(clear, first_night - start, width)
+    drawn = rng.random((n_objects, width), dtype=np.float32) < threshold
+    observed = drawn & _open_nights(survey, first_night, n_nights, season_day, rng)
     obj, night = np.nonzero(observed)
     return obj, (first_night[obj] + night).astype(float)
+
+
+def _open_nights(survey: SurveyModel, first_night, n_nights, season_day, rng) -> np.ndarray:
+    """(n_objects, width) bool: the nights of each object's window in its field's season, not lost to weather."""
+    width = int(n_nights.max(initial=0))
+    in_window = np.arange(width)[None, :] < n_nights[:, None]
+    open_nights = in_window & _periodic_rows(np.arange(365) < survey.season_days, season_day, width)
+    if len(first_night):
+        start = int(first_night.min())
+        clear = clear_nights(survey, start, int((first_night + n_nights).max()) - start + 1, rng)
+        open_nights &= _sliding_rows(clear, first_night - start, width)
+    return open_nights
+
+
+def _rescheduled_nights(survey: SurveyModel, first_night, n_nights, season_day, threshold, rng):
+    """observed_nights with grid_reschedule: each field's grid visits kept `period` nights after
+    its last one, made up on the next open night when weather (or the scheduler) loses one; plus
+    the off-grid nights (probability `threshold`)."""
+    open_nights = _open_nights(survey, first_night, n_nights, season_day, rng)
+    n_objects, width = open_nights.shape
+    off_grid = rng.random((n_objects, width), dtype=np.float32) < threshold
+    taken = open_nights & (rng.random((n_objects, width), dtype=np.float32) < survey.grid_probability)
+    observed = open_nights & (off_grid | _scheduled_grid(survey, taken, rng))
+    obj, night = np.nonzero(observed)
+    return obj, (first_night[obj] + night).astype(float)
+
+
+def _scheduled_grid(survey: SurveyModel, taken, rng) -> np.ndarray:
+    """(n_objects, width) bool: the grid visits of fields whose next visit is due `period` nights
+    after the last (a night shorter or longer with probability grid_jitter) and happens on the
+    first night from then on that is `taken` (open, and chosen by the scheduler)."""
+    n_objects, width = taken.shape
+    period = _field_periods(survey.grid_days, n_objects, rng)
+    uniform = rng.random((width, n_objects), dtype=np.float32)
+    half = survey.grid_jitter / 2
+    step = np.maximum(period[None, :] - (uniform < half) + (uniform > 1 - half), 1)  # (width, n_objects)
+    due = rng.integers(0, period)  # the first visit: a random phase in the period
+    candidates = np.ascontiguousarray(taken.T)  # night-major: one contiguous row a night
+    visits = np.zeros_like(candidates)
+    for night in range(width):  # each night depends on the last visit: a sequential scan
+        visits[night] = candidates[night] & (due <= night)
+        due = np.where(visits[night], night + step[night], due)
+    return visits.T
+
+
+def _field_periods(grid_days, n_objects: int, rng) -> np.ndarray:
+    """(n_objects,) grid period in nights of each object's field, drawn with the {period: share} weights."""
+    grid_days = grid_days if isinstance(grid_days, dict) else {grid_days: 1.0}
+    periods = np.array(list(grid_days))
+    shares = np.array(list(grid_days.values()), dtype=float)
+    return periods[rng.choice(len(periods), n_objects, p=shares / shares.sum())]
 
 
 def _grid_nights(grid_days, first_night, width: int, rng, jitter: float = 0.0) -> np.ndarray:
@@ -293,8 +348,7 @@ def _grid_nights(grid_days, first_night, width: int, rng, jitter: float = 0.0) -
         return _periodic_rows(np.arange(grid_days) == 0, (first_night + phase) % grid_days, width)
     grid_days = grid_days if isinstance(grid_days, dict) else {grid_days: 1.0}
     periods = np.array(list(grid_days))
-    shares = np.array(list(grid_days.values()), dtype=float)
-    period = periods[rng.choice(len(periods), len(first_night), p=shares / shares.sum())]
+    period = _field_periods(grid_days, len(first_night), rng)
     on_grid = np.zeros((len(first_night), width), dtype=bool)
     if jitter == 0:
         phase = rng.integers(0, period)
