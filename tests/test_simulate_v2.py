@@ -155,6 +155,19 @@ def test_coverage_completeness_against_hand_computed_values():
     assert kept.tolist() == [True, False, True, False]  # P = 0.5, 0.5, 0.4, 0.4
 
 
+def test_observed_peak_rise_and_fade_by_hand():
+    from tl.simulate import _observed_peak
+
+    # object 0: detections at 10, 12, 20 (brightest at 12); object 2: one detection; object 1: none
+    detections = pd.DataFrame({"obj": [0, 0, 0, 2], "mjd": [10.0, 12.0, 20.0, 5.0], "flux": [1.0, 3.0, 2.0, 7.0]})
+    rise, fade, brightest = _observed_peak(detections, 3)
+    np.testing.assert_allclose(rise, [2.0, 0.0, 0.0])
+    np.testing.assert_allclose(fade, [8.0, 0.0, 0.0])
+    np.testing.assert_allclose(brightest, [3.0, 0.0, 7.0])
+    empty = _observed_peak(detections.iloc[:0], 2)
+    assert all(np.all(values == 0) for values in empty)
+
+
 def test_sn_ia_has_no_flux_before_first_light():
     model = lc.MODELS["SN Ia"]
     params = {"rise_days": np.full(3, 12.0), "fade_days": np.full(3, 13.0), "plateau_end_days": np.full(3, np.inf),
