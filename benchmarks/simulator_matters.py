@@ -2,7 +2,7 @@
 on two simulator versions (issue 13, item 3).
 
     python benchmarks/simulator_matters.py --base v1=DIR1 --base v1=DIR2 --base v2=DIR3 --base v2=DIR4 \
-        --data /work/runs/bts --fraction 0.05 --out /tmp/matters [--set model.gru_hidden=32 ...]
+        --data /work/runs/bts --fraction 0.05 --out /tmp/matters [--folds 5] [--set model.gru_hidden=32 ...]
 
 Each `--base LABEL=MODEL_DIR` is one replicate of LABEL; the i-th base of every label is replicate i,
 fine-tuned with data.seed = train.seed = i, so replicate i of each simulator sees the same labelled
@@ -10,7 +10,9 @@ subset. On the data set's own split (`tl ingest bts`; the simulator v2 was tuned
 
   zero-shot  the base as it is (head mapped by class name) on the `val` split
   transfer   `tl transfer` with its defaults (tl/recipes.py) on `fraction` of `train`, early
-             stopping and prior correction on `val`, scored on `test`
+             stopping and prior correction on `val`, scored on `test`; with `--folds K`, on each of
+             K outer folds of the data set (tl.data.splits_for, as the sweeps' protocol v2), the
+             folds' test objects pooled: every object is tested once
 
 Estimates are means over replicates; intervals are tl.stats paired bootstraps over the objects, and
 every label's difference is taken from the first label draw by draw. Writes matters.json,
@@ -36,6 +38,8 @@ def parse(argv):
                         help="a base model of simulator LABEL (repeat: one per replicate)")
     parser.add_argument("--data", required=True, help="canonical target data set with its own split")
     parser.add_argument("--fraction", type=float, default=0.05)
+    parser.add_argument("--folds", type=int, default=0,
+                        help="K >= 2: transfer on each of K outer folds, test objects pooled (0: the data's split)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="to tl transfer")
     parser.add_argument("--out", required=True)
     return parser.parse_args(argv)
@@ -66,15 +70,27 @@ def zero_shot_table(base: str, dataset):
     return PredictionTable.from_frame(frame.fillna(""), "val")
 
 
-def transfer_table(label: str, base: str, replicate: int, args, dataset):
-    """Fine-tune `base` with the `tl transfer` defaults (replicate seeds) and score it on test."""
+def transfer_tables(label: str, base: str, replicate: int, args, dataset) -> list:
+    """The test PredictionTable of `base` fine-tuned with the `tl transfer` defaults (replicate
+    seeds), one per outer fold with --folds (else one, on the data set's own split)."""
+    if not args.folds:
+        return [transfer_table(label, base, replicate, args, dataset)]
+    return [transfer_table(label, base, replicate, args, dataset, fold) for fold in range(args.folds)]
+
+
+def transfer_table(label: str, base: str, replicate: int, args, dataset, fold: int | None = None):
+    """Fine-tune `base` with the `tl transfer` defaults (replicate seeds; outer `fold` of
+    args.folds if given) and score it on its test split."""
     import tl.cli
     from tl.evaluation import model_dir_table
 
-    out = os.path.join(args.out, f"transfer-{label}-r{replicate}")
+    name = f"transfer-{label}-r{replicate}" + ("" if fold is None else f"-k{fold}")
+    out = os.path.join(args.out, name)
     if not os.path.exists(os.path.join(out, "model.json")):
-        sets = [item for setting in (*args.set, f"data.seed={replicate}", f"train.seed={replicate}")
-                for item in ("--set", setting)]
+        settings = [*args.set, f"data.seed={replicate}", f"train.seed={replicate}"]
+        if fold is not None:
+            settings += [f"data.folds={args.folds}", f"data.fold={fold}"]
+        sets = [item for setting in settings for item in ("--set", setting)]
         if tl.cli.main(["transfer", "--base", base, "--data", args.data, "--fraction", str(args.fraction),
                         "--out", out, "--quiet", *sets]) != 0:
             raise TLError(f"transfer of {base} failed (see above)")
@@ -84,12 +100,12 @@ def transfer_table(label: str, base: str, replicate: int, args, dataset):
 def compare(tables: dict[str, list], reference: str) -> dict:
     """Paired-bootstrap intervals of macro-F1 and balanced accuracy per label (replicate means)
     and of each label minus `reference`, the replicates' own macro-F1, the macro-F1 over classes
-    with >= 10 objects; tables[label][replicate] is a PredictionTable of one split."""
+    with >= 10 objects; tables[label][replicate] is a list of PredictionTables (outer folds, pooled)."""
     import numpy as np
 
     from tl import stats
 
-    aligned = stats.align({label: [[table] for table in replicates] for label, replicates in tables.items()})
+    aligned = stats.align(tables)
     found: dict = {label: {} for label in tables}
     for metric in METRICS:
         intervals, differences = stats.paired_bootstrap(aligned.y_true, aligned.y_pred, len(aligned.classes),
@@ -126,7 +142,9 @@ def markdown(result: dict, reference: str) -> str:
         lines.append(f"| {kind} | macro_f1, classes >= 10 objects | " + " | ".join(cells) + " |" + " |" * len(others))
     for kind in ("zero_shot_val", "transfer_test"):
         support = ", ".join(f"{name} {count}" for name, count in result[kind]["support"].items())
-        lines.append(f"\n{kind}: {result[kind]['n_objects']} objects ({support})")
+        pooled = f", the test objects of {result['folds']} outer folds pooled" if kind == "transfer_test" and \
+            result.get("folds") else ""
+        lines.append(f"\n{kind}: {result[kind]['n_objects']} objects ({support}){pooled}")
     return "\n".join(lines) + "\n"
 
 
@@ -162,17 +180,19 @@ def main(argv=None) -> int:
     try:
         from tl.data import read_dataset
 
+        if args.folds == 1 or args.folds < 0:
+            raise TLError(f"--folds must be 0 (the data set's split) or >= 2, got {args.folds}")
         bases = bases_by_label(args.base)
         dataset = read_dataset(args.data)
         os.makedirs(args.out, exist_ok=True)
-        zero_shot = {label: [zero_shot_table(base, dataset) for base in paths] for label, paths in bases.items()}
-        transfer = {label: [transfer_table(label, base, i + 1, args, dataset) for i, base in enumerate(paths)]
+        zero_shot = {label: [[zero_shot_table(base, dataset)] for base in paths] for label, paths in bases.items()}
+        transfer = {label: [transfer_tables(label, base, i + 1, args, dataset) for i, base in enumerate(paths)]
                     for label, paths in bases.items()}
     except TLError as error:
         print(f"simulator_matters: error: {error}", file=sys.stderr)
         return 2
     reference = next(iter(bases))
-    result = {"args": vars(args), "labels": list(bases), "replicates": len(bases[reference]),
+    result = {"args": vars(args), "labels": list(bases), "replicates": len(bases[reference]), "folds": args.folds,
               "zero_shot_val": compare(zero_shot, reference), "transfer_test": compare(transfer, reference)}
     with open(os.path.join(args.out, "matters.json"), "w") as stream:
         json.dump(result, stream, indent=2, default=str)

@@ -1,5 +1,6 @@
 """benchmarks/simulator_matters.py on toy bases (no Ray): its replicate-mean points against sklearn
-on each replicate's own predictions, paired replicates on the same subset, and a bad --base refused."""
+on each replicate's own predictions, paired replicates on the same subset, outer folds pooled (every
+object tested once), and a bad --base or --folds refused."""
 
 import json
 
@@ -71,4 +72,41 @@ def test_unequal_replicates_are_refused(tmp_path, capsys):
     assert code == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "same number of replicates" in error[0]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_folds_pool_every_object_once_and_match_sklearn(tmp_path):
+    classes = ("SN Ia", "SN II")
+    target = tmp_path / "target"
+    write_dataset(make_toy_dataset(16, seed=5, classes=classes), str(target), name="t")
+    bases = []
+    for label, seed in (("a", 1), ("b", 3)):
+        write_dataset(make_toy_dataset(10, seed=seed, classes=classes), str(tmp_path / f"sim{seed}"), name="s")
+        assert tl.cli.main(["train", "--data", str(tmp_path / f"sim{seed}"), "--out", str(tmp_path / f"base{seed}"),
+                            "--quiet", "--set", f"train.seed={seed}", *TINY]) == 0
+        bases += ["--base", f"{label}=" + str(tmp_path / f"base{seed}")]
+    out = tmp_path / "out"
+    assert load_script(SCRIPT).main([*bases, "--data", str(target), "--fraction", "0.5", "--folds", "2",
+                                     "--out", str(out), *TINY]) == 0
+    result = json.loads((out / "matters.json").read_text())
+    dataset = read_dataset(str(target))
+    assert result["folds"] == 2
+    assert result["transfer_test"]["n_objects"] == len(dataset.objects)  # every object tested once
+    for label in ("a", "b"):
+        folds = [model_dir_table(str(out / f"transfer-{label}-r1-k{k}"), dataset) for k in (0, 1)]
+        assert not set(folds[0].object_ids) & set(folds[1].object_ids)
+        labels = np.concatenate([t.labels for t in folds]).astype(str)
+        predicted = np.concatenate([np.asarray(t.classes)[t.proba.argmax(axis=1)] for t in folds])
+        expected = f1_score(labels, predicted, average="macro")
+        assert result["transfer_test"]["points"][label]["macro_f1"]["estimate"] == pytest.approx(expected)
+    assert "2 outer folds pooled" in (out / "matters.md").read_text()
+
+
+def test_one_fold_is_refused(tmp_path, capsys):
+    code = load_script(SCRIPT).main(["--base", "a=x", "--base", "b=y", "--data", str(tmp_path), "--folds", "1",
+                                     "--out", str(tmp_path / "out")])
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "--folds must be 0" in error[0]
     assert not (tmp_path / "out").exists()
