@@ -25,17 +25,24 @@ def macro_f1(table) -> float:
     return f1_score(table.labels.astype(str), predicted, average="macro")
 
 
-@pytest.mark.usefixtures("one_torch_thread")
-def test_points_are_replicate_means_of_sklearn(tmp_path):
+def toy_target_and_bases(tmp_path, replicates) -> tuple:
+    """A toy target data set and tiny bases trained on toy simulations: (target, ["--base", "label=DIR", ...]);
+    replicates: (label, seed) pairs."""
     classes = ("SN Ia", "SN II")
     target = tmp_path / "target"
     write_dataset(make_toy_dataset(16, seed=5, classes=classes), str(target), name="t")
     bases = []
-    for label, seed in (("a", 1), ("a", 2), ("b", 3), ("b", 4)):
+    for label, seed in replicates:
         write_dataset(make_toy_dataset(10, seed=seed, classes=classes), str(tmp_path / f"sim{seed}"), name="s")
         assert tl.cli.main(["train", "--data", str(tmp_path / f"sim{seed}"), "--out", str(tmp_path / f"base{seed}"),
                             "--quiet", "--set", f"train.seed={seed}", *TINY]) == 0
         bases += ["--base", f"{label}=" + str(tmp_path / f"base{seed}")]
+    return target, bases
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_points_are_replicate_means_of_sklearn(tmp_path):
+    target, bases = toy_target_and_bases(tmp_path, (("a", 1), ("a", 2), ("b", 3), ("b", 4)))
     out = tmp_path / "out"
     assert load_script(SCRIPT).main([*bases, "--data", str(target), "--fraction", "0.5", "--out", str(out), *TINY]) == 0
     result = json.loads((out / "matters.json").read_text())
@@ -77,15 +84,7 @@ def test_unequal_replicates_are_refused(tmp_path, capsys):
 
 @pytest.mark.usefixtures("one_torch_thread")
 def test_folds_pool_every_object_once_and_match_sklearn(tmp_path):
-    classes = ("SN Ia", "SN II")
-    target = tmp_path / "target"
-    write_dataset(make_toy_dataset(16, seed=5, classes=classes), str(target), name="t")
-    bases = []
-    for label, seed in (("a", 1), ("b", 3)):
-        write_dataset(make_toy_dataset(10, seed=seed, classes=classes), str(tmp_path / f"sim{seed}"), name="s")
-        assert tl.cli.main(["train", "--data", str(tmp_path / f"sim{seed}"), "--out", str(tmp_path / f"base{seed}"),
-                            "--quiet", "--set", f"train.seed={seed}", *TINY]) == 0
-        bases += ["--base", f"{label}=" + str(tmp_path / f"base{seed}")]
+    target, bases = toy_target_and_bases(tmp_path, (("a", 1), ("b", 3)))
     out = tmp_path / "out"
     assert load_script(SCRIPT).main([*bases, "--data", str(target), "--fraction", "0.5", "--folds", "2",
                                      "--out", str(out), *TINY]) == 0
