@@ -55,9 +55,9 @@ class ClassModel:
 # Simulator v4 (issue 13): the M_peak means and spreads re-tuned so that the selected sample's
 # observed peak minus the distance modulus of its catalogue redshift (no K-correction: the same
 # computation for both) matches the BTS train split per sub-type, medians SN Ia -19.22, SN II -17.72,
-# IIn -18.76, IIb -17.53, Ibc -17.48, Ibn -19.02 (v3 gave -19.32, -17.99, -19.80, -17.20, -17.84,
-# -19.33: the Malmquist bias of too wide or too bright a luminosity function, which also put v3's
-# objects at larger redshifts); and no flux before first light (first_light_rises).
+# IIn -18.76, IIb -17.53, Ibc -17.48, Ibn -19.02 (v3's functions gave -19.32, -17.99, -19.80, -17.20,
+# -17.84, -19.33 with v4's cadence and selection: the Malmquist bias of too wide or too bright a
+# function, which also put the objects at larger redshifts); no flux before first light (first_light_rises).
 # SN Ia: M ~ -19.2 +- 0.33 (Perley et al. 2020, ApJ 904, 35, BTS luminosity function; Richardson
 #   et al. 2014, AJ 147, 118; v4 spread); fade ~ 13 d (Perley 2020); the early rise is steep
 #   (flux ~ t^2 from first light ~18 d before peak: Miller et al. 2020, ApJ 902, 47), not Gaussian:
@@ -78,7 +78,8 @@ class ClassModel:
 #   for weeks: half-max fade ~ 40 d (lognormal 0.6), tuned to the median flux / peak of the BTS
 #   train SN II detections (0.58). IIn and IIb have their own models (SUBTYPE_MODELS). No flux
 #   before first light, 1.3 half-max rises before peak (SN Ibc: 1.5), tuned to first detection ->
-#   brightest of BTS train (KS 0.15 -> 0.08 for SN II, 0.17 -> 0.11 for SN Ibc; 3,000 objects).
+#   brightest of BTS train (KS 0.15 / 0.17 for SN II / SN Ibc without it with the rescheduled
+#   cadence; 0.08 / 0.11 in the v4 validation).
 # SN Ibc: M ~ -17.25 +- 0.7 (Drout et al. 2011; Richardson 2014; Perley 2020; v4 values); rise
 #   ~ 11 d, fade ~ 7-12 d (Drout 2011; Taddia et al. 2015; 9 d with a rounded peak, for the BTS
 #   train flux / peak); redder than Ia at peak (T ~ 7500 +- 1600 K: BTS train g-r at peak spans
