@@ -164,7 +164,7 @@ class SurveyModel:
 # A field's cadence is kept from its last visit (grid_reschedule): a grid night lost to weather
 # delays the next visit to the next open night rather than by a whole period. BTS train light
 # curves have gaps of >= 4 nights as their most common gap in 18% of SN Ia; dropping lost grid
-# nights gave 35% (and a median of 20 detections against BTS's 24; 24 with rescheduling).
+# nights gave 35% (v3: a median of 20 SN Ia detections against BTS's 24; v4: 22).
 # The alert stream is shallower than the 5-sigma image depth (an alert needs a real-bogus score
 # and a clean subtraction; Masci et al. 2019, PASP 131, 018003, Sec. 6): detection_snr 6 on the
 # noise model, i.e. ~0.2 mag brighter, with 0.4 mag night-to-night depth scatter. The alert's
