@@ -73,9 +73,8 @@ def zero_shot_table(base: str, dataset):
 def transfer_tables(label: str, base: str, replicate: int, args, dataset) -> list:
     """The test PredictionTable of `base` fine-tuned with the `tl transfer` defaults (replicate
     seeds), one per outer fold with --folds (else one, on the data set's own split)."""
-    if not args.folds:
-        return [transfer_table(label, base, replicate, args, dataset)]
-    return [transfer_table(label, base, replicate, args, dataset, fold) for fold in range(args.folds)]
+    folds = range(args.folds) if args.folds else [None]
+    return [transfer_table(label, base, replicate, args, dataset, fold) for fold in folds]
 
 
 def transfer_table(label: str, base: str, replicate: int, args, dataset, fold: int | None = None):

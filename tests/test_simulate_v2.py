@@ -151,7 +151,7 @@ def test_coverage_completeness_against_hand_computed_values():
                                [late_kept, late_kept, 1.0, loss_kept, late_kept * loss_kept])
     # the magnitude completeness times the coverage one, against one uniform draw each
     kept = bts_selection.selected([18.0, 18.0, 18.625, 18.625], [0.45, 0.55, 0.35, 0.45],
-                                  [1.0, 1.0, 1.0, 1.0], [30.0, 30.0, 30.0, 30.0], coverage=True)
+                                  [1.0, 1.0, 1.0, 1.0], [30.0, 30.0, 30.0, 30.0])
     assert kept.tolist() == [True, False, True, False]  # P = 0.5, 0.5, 0.4, 0.4
 
 

@@ -44,11 +44,11 @@ def coverage_completeness(rise_days, fade_days) -> np.ndarray:
     return late * np.where(np.asarray(fade_days) < EARLY_LOSS[0], EARLY_LOSS[1], 1.0)
 
 
-def selected(peak_magnitude, uniform, rise_days=0.0, fade_days=0.0, coverage: bool = False) -> np.ndarray:
-    """Which objects BTS keeps, given one U(0, 1) draw per object (NaN peak: never); with `coverage`,
-    also by the rise and fade of the observed light curve (coverage_completeness)."""
+def selected(peak_magnitude, uniform, rise_days=None, fade_days=None) -> np.ndarray:
+    """Which objects BTS keeps, given one U(0, 1) draw per object (NaN peak: never); given the rise
+    and fade of the observed light curve, also by its peak coverage (coverage_completeness)."""
     probability = np.nan_to_num(completeness(peak_magnitude), nan=0.0)
-    if coverage:
+    if rise_days is not None:
         probability = probability * coverage_completeness(rise_days, fade_days)
     return np.asarray(uniform) < probability
 

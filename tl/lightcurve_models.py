@@ -283,7 +283,8 @@ def changing_magnitude(model: ClassModel, params: dict, t_rest, wavelength_rest_
     shape = luminosity_shape(t_rest, params["rise_days"], params["fade_days"], model.tail_fraction,
                              model.tail_half_life_days, params["plateau_end_days"], model.rise_power,
                              model.peak_rounding)
-    shape = np.where(t_rest < -model.first_light_rises * params["rise_days"], 0.0, shape)  # before explosion
+    if np.isfinite(model.first_light_rises):  # no flux before explosion
+        shape = np.where(t_rest < -model.first_light_rises * params["rise_days"], 0.0, shape)
     temp = temperature(t_rest, model, params["temperature_peak_k"], params["rise_days"])
     return -2.5 * np.log10(np.maximum(shape, 1e-30)) + blackbody_colour(wavelength_rest_nm, temp)
 

@@ -362,7 +362,7 @@ def _selection(observations, size, bands, bts_like, rng) -> np.ndarray:
         rise, fade, brightest = _observed_peak(g_or_r, size)
         with np.errstate(divide="ignore"):
             peak_magnitude = AB_ZERO_POINT - 2.5 * np.log10(brightest)  # inf where undetected
-        kept = bts_selection.selected(peak_magnitude, rng.random(size), rise, fade, coverage=True)
+        kept = bts_selection.selected(peak_magnitude, rng.random(size), rise, fade)
         reason = np.where((reason == 0) & ~kept, 2, reason)
     return reason
 

@@ -277,12 +277,13 @@ def observed_nights(survey: SurveyModel, first_night, n_nights, rng,
     night_probability = np.clip(survey.night_probability * field_scatter, 0, 1).astype(np.float32)
     threshold = np.broadcast_to(night_probability[:, None], (n_objects, width))
     if survey.grid_days and survey.grid_reschedule:
-        return _rescheduled_nights(survey, first_night, n_nights, season_day, threshold, rng)
-    if survey.grid_days:  # each field's own phase on the regular grid
-        on_grid = _grid_nights(survey.grid_days, first_night, width, rng, survey.grid_jitter)
-        threshold = np.where(on_grid, np.float32(survey.grid_probability), threshold)
-    drawn = rng.random((n_objects, width), dtype=np.float32) < threshold
-    observed = drawn & _open_nights(survey, first_night, n_nights, season_day, rng)
+        observed = _rescheduled_nights(survey, first_night, n_nights, season_day, threshold, rng)
+    else:
+        if survey.grid_days:  # each field's own phase on the regular grid
+            on_grid = _grid_nights(survey.grid_days, first_night, width, rng, survey.grid_jitter)
+            threshold = np.where(on_grid, np.float32(survey.grid_probability), threshold)
+        drawn = rng.random((n_objects, width), dtype=np.float32) < threshold
+        observed = drawn & _open_nights(survey, first_night, n_nights, season_day, rng)
     obj, night = np.nonzero(observed)
     return obj, (first_night[obj] + night).astype(float)
 
@@ -299,17 +300,15 @@ def _open_nights(survey: SurveyModel, first_night, n_nights, season_day, rng) ->
     return open_nights
 
 
-def _rescheduled_nights(survey: SurveyModel, first_night, n_nights, season_day, threshold, rng):
-    """observed_nights with grid_reschedule: each field's grid visits kept `period` nights after
-    its last one, made up on the next open night when weather (or the scheduler) loses one; plus
-    the off-grid nights (probability `threshold`)."""
+def _rescheduled_nights(survey: SurveyModel, first_night, n_nights, season_day, threshold, rng) -> np.ndarray:
+    """(n_objects, width) bool, the observed nights with grid_reschedule: each field's grid visits
+    kept `period` nights after its last one, made up on the next open night when weather (or the
+    scheduler) loses one; plus the off-grid nights (probability `threshold`)."""
     open_nights = _open_nights(survey, first_night, n_nights, season_day, rng)
     n_objects, width = open_nights.shape
     off_grid = rng.random((n_objects, width), dtype=np.float32) < threshold
     taken = open_nights & (rng.random((n_objects, width), dtype=np.float32) < survey.grid_probability)
-    observed = open_nights & (off_grid | _scheduled_grid(survey, taken, rng))
-    obj, night = np.nonzero(observed)
-    return obj, (first_night[obj] + night).astype(float)
+    return open_nights & (off_grid | _scheduled_grid(survey, taken, rng))
 
 
 def _scheduled_grid(survey: SurveyModel, taken, rng) -> np.ndarray:
