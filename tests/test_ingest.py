@@ -120,6 +120,30 @@ def test_bts_other_snapshot_differences_recorded(shared_data, bts_out):
     assert all(recorded[k] == {"used": new.at[k, "type"], "other": old.at[k, "type"]} for k in changed)
 
 
+def test_far_from_brightest_hand_case():
+    observations = pd.DataFrame({"object_id": ["a", "a", "a", "a", "b", "b"],
+                                 "mjd": [0.0, 100.0, 466.0, -300.0, 10.0, 400.0],
+                                 "flux": [1.0, 5.0, 2.0, 1.0, 3.0, 1.0]})
+    # a: brightest at 100; 466 is 366 days after it (far), -300 is 400 before (far); b: 390 after (far)
+    assert bts.far_from_brightest(observations) == {"days": 365.0, "objects": 2, "detections": 3,
+                                                    "most": {"a": 2, "b": 1}}
+    assert bts.far_from_brightest(observations, days=395.0)["detections"] == 1
+
+
+def test_bts_far_from_brightest_recounted(bts_out):
+    """Recounted object by object on the ingested detections (a loop, not the ingester's groupby)."""
+    counts = {}
+    for object_id, lc in bts_out.observations.groupby("object_id"):
+        mjd, flux = lc["mjd"].to_numpy(), lc["flux"].to_numpy()
+        far = int((np.abs(mjd - mjd[np.argmax(flux)]) > 365.0).sum())
+        if far:
+            counts[object_id] = far
+    recorded = bts_out.meta["far_from_brightest"]
+    assert recorded["objects"] == len(counts) and recorded["detections"] == sum(counts.values())
+    assert recorded["objects"] > 0 and all(counts[object_id] == n for object_id, n in recorded["most"].items())
+    assert min(recorded["most"].values()) >= sorted(counts.values())[-len(recorded["most"])]
+
+
 def test_plasticc_every_object_accounted_for(shared_data, plasticc_out, plasticc_raw):
     metadata = pd.read_csv(shared_data / "plasticc" / "plasticc_train_metadata.csv")
     assert len(metadata) == 7848

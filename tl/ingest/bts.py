@@ -3,6 +3,8 @@
 `src` is the bts/ folder: `lightcurves/<ZTFID>.csv` (ant_mjd, ant_passband, ant_mag, ant_magerr;
 detections only) and the catalogue snapshot CATALOGUE (type, redshift, A_V). The older snapshot
 OTHER_CATALOGUE is only compared: objects whose type or redshift differ are listed in dataset.json.
+Detections more than FAR_FROM_BRIGHTEST_DAYS from their object's brightest detection are counted
+and listed in dataset.json (`far_from_brightest`), not dropped.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ BANDS = {"g": "ztf_g", "R": "ztf_r", "i": "ztf_i"}
 R_V = 3.1  # mwebv = E(B-V) = A_V / R_V (Cardelli et al. 1989 Milky-Way value)
 LIGHT_CURVE_COLUMNS = ["ant_mjd", "ant_passband", "ant_mag", "ant_magerr"]
 CATALOGUE_COLUMNS = ["ZTFID", "type", "redshift", "A_V"]
+# A supernova fades below the BTS depth within months; a detection a year from the brightest is
+# another source at the position (a host-subtraction residual, a nuclear flare, a later transient).
+FAR_FROM_BRIGHTEST_DAYS = 365.0
+FAR_FROM_BRIGHTEST_LISTED = 10  # objects named in dataset.json, most such detections first
 
 
 def read_catalogue(path: str) -> pd.DataFrame:
@@ -87,6 +93,19 @@ def read_light_curves(paths: list[str], drops: common.DropLog) -> tuple[pd.DataF
     return common.drop_rows(observations, missing, drops, "missing magnitude or error"), n_rows
 
 
+def far_from_brightest(observations: pd.DataFrame, days: float = FAR_FROM_BRIGHTEST_DAYS) -> dict:
+    """Detections more than `days` from their object's brightest detection: counts, and the objects
+    with the most of them ({object_id: count})."""
+    if observations.empty:
+        return {"days": days, "objects": 0, "detections": 0, "most": {}}
+    brightest_row = observations.groupby("object_id")["flux"].idxmax()
+    brightest_mjd = observations.loc[brightest_row].set_index("object_id")["mjd"]
+    offset = observations["mjd"] - observations["object_id"].map(brightest_mjd)
+    per_object = observations.loc[offset.abs() > days, "object_id"].value_counts()
+    return {"days": days, "objects": int(len(per_object)), "detections": int(per_object.sum()),
+            "most": {str(k): int(v) for k, v in per_object.head(FAR_FROM_BRIGHTEST_LISTED).items()}}
+
+
 def read(src: str) -> common.RawSource:
     """Read the bts/ folder into a RawSource (all catalogue objects, every light-curve row)."""
     catalogue_path = os.path.join(src, CATALOGUE)
@@ -121,4 +140,12 @@ def read(src: str) -> common.RawSource:
 
 def ingest(src: str, out: str, seed: int = 0) -> Dataset:
     """Convert the bts/ folder into a canonical ZTF data set at `out`."""
-    return common.write(read(src), "bts", "ztf", src, out, seed)
+    return common.write(read(src), "bts", "ztf", src, out, seed, quality=far_from_brightest_report)
+
+
+def far_from_brightest_report(observations: pd.DataFrame) -> tuple[str, dict]:
+    """The printed line and the dataset.json entry of far_from_brightest (ingested detections)."""
+    far = far_from_brightest(observations)
+    line = (f"bts: {far['detections']} detections of {far['objects']} objects lie more than {far['days']:g} days "
+            "from their object's brightest detection (kept; listed in dataset.json, far_from_brightest)")
+    return line, {"far_from_brightest": far}

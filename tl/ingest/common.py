@@ -12,6 +12,7 @@ import csv
 import os
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -239,8 +240,10 @@ def assemble(raw: RawSource, source: str, survey: str, seed: int,
 
 
 def write(raw: RawSource, source: str, survey: str, src: str, out: str, seed: int,
-          label_map: dict[str, str] | None = None) -> Dataset:
-    """Assemble, print the drop summary, and write the data set (atomically) with its provenance."""
+          label_map: dict[str, str] | None = None,
+          quality: Callable[[pd.DataFrame], tuple[str, dict]] | None = None) -> Dataset:
+    """Assemble, print the drop summary, and write the data set (atomically) with its provenance.
+    `quality(observations)` of the ingested observations -> (a line printed, notes for dataset.json)."""
     dataset, drops = assemble(raw, source, survey, seed, label_map)
     n_objects = len(raw.source_labels)
     # Nothing lost silently: what was ingested plus what was dropped is what the source holds.
@@ -250,12 +253,17 @@ def write(raw: RawSource, source: str, survey: str, src: str, out: str, seed: in
     print(drop_summary(source, n_objects, raw.n_source_observations, dataset, drops))
     if dataset.objects.empty:
         raise TLError(f"{src}: no object left to ingest ({n_objects} in the source, all dropped: see the table above)")
+    notes = dict(raw.notes)
+    if quality is not None:
+        line, quality_notes = quality(dataset.observations)
+        print(line)
+        notes.update(quality_notes)
     raw_counts = raw.source_labels.astype(str).value_counts()
     return write_dataset(
         dataset, out, name=source, survey=survey, source=source, src=os.path.abspath(src), seed=seed,
         raw_label_counts={str(k): int(v) for k, v in raw_counts.items()},
         n_source_objects=int(n_objects), n_source_observations=int(raw.n_source_observations),
-        dropped=drops.as_dict(), **raw.notes,
+        dropped=drops.as_dict(), **notes,
     )
 
 
