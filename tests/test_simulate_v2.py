@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -250,19 +252,29 @@ def test_steep_rise_and_rounded_peak_keep_the_half_maximum_times():
 
 
 def test_catalogue_redshift_is_rounded_as_bts_quotes_it():
-    class Draws:  # a generator whose uniform draws are given
-        def __init__(self, values):
-            self.values = np.asarray(values)
+    class Draws:  # a generator whose uniform draws are given, one array per call
+        def __init__(self, *values):
+            self.values = [np.asarray(v) for v in values]
 
         def random(self, shape):
-            return self.values.reshape(shape)
+            return self.values.pop(0).reshape(shape)
 
-    # SN Ia shares (0.33, 0.38, 0.10, 0.19) of 2 / 3 / 4 / 5 decimals: cumulative 0.33, 0.71, 0.81, 1
+    # SN Ia at z = 0.0123456: P(host) = 1 / (1 + exp(-(0.86 - 27.9 z))) = 0.626; host redshifts have
+    # 5 decimals below 0.19 / 0.29 = 0.655 of the second draw, else 4; template ones 3 below
+    # 0.38 / 0.71 = 0.535, else 2
     z = np.full(4, 0.0123456)
-    rounded = bts_selection.catalogue_redshift(z, "SN Ia", Draws([0.1, 0.5, 0.75, 0.9]))
-    np.testing.assert_allclose(rounded, [0.01, 0.012, 0.0123, 0.01235])
+    host_draws, finer_draws = [0.1, 0.9, 0.1, 0.9], [0.1, 0.9, 0.9, 0.1]
+    rounded = bts_selection.catalogue_redshift(z, "SN Ia", Draws(host_draws, finer_draws))
+    np.testing.assert_allclose(rounded, [0.01235, 0.01, 0.0123, 0.012])
+    assert 0.62 < 1 / (1 + math.exp(-(0.86 - 27.9 * 0.0123456))) < 0.63
     # a class without shares: 3 decimals
-    np.testing.assert_allclose(bts_selection.catalogue_redshift([0.0426], "TDE", Draws([0.99])), [0.043])
+    np.testing.assert_allclose(bts_selection.catalogue_redshift([0.0426], "TDE", Draws()), [0.043])
+    # the share of host (>= 4 decimal) redshifts falls with z as the logistic says
+    rng = np.random.default_rng(0)
+    for redshift in (0.0123456, 0.1123456):
+        quoted = bts_selection.catalogue_redshift(np.full(20000, redshift), "SN II", rng)
+        expected = 1 / (1 + math.exp(-(0.98 - 27.9 * redshift)))
+        assert np.mean(np.abs(quoted - np.round(quoted, 3)) > 1e-12) == pytest.approx(expected, abs=0.015)
     # bts-like objects carry catalogue redshifts in the BTS shares of decimals; others the exact one
     data = simulate("ztf", 400, seed=6, bts_like=True, alerts_only=True, class_mix="SN Ia=1")
     decimals = np.array([next(k for k in range(12) if abs(round(v, k) - v) < 1e-12) for v in data.objects["redshift"]])
