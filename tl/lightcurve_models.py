@@ -91,7 +91,9 @@ class ClassModel:
 #   train flux / peak); redder than Ia at peak (T ~ 7500 +- 1600 K: BTS train g-r at peak spans
 #   -0.15 to 1.2) and dustier hosts (Drout 2011: mean host E(B-V) ~ 0.3); v4: cooling over 30 d and
 #   a 12% slow tail (v3: 15 d, 20%), for the BTS train share of g detections (0.44; v3 gave 0.39)
-#   and flux / peak.
+#   and flux / peak. v5: rise 12 d with a lognormal spread of 0.3 (v4 11.5 d, 0.45: first detection
+#   -> brightest of BTS train SN Ibc is 6.0 / 21.4 d at its 10% / 90% quantiles, v4 gave 4.9 / 23.9 d)
+#   and fade 10 d (within Drout's range; v4 9 d).
 # SLSN: M ~ -20.3 +- 0.6 before selection, -20.8 in BTS (Nicholl et al. 2017, ApJ 850, 55;
 #   De Cia et al. 2018; Chen et al. 2023 ZTF SLSN-I); rise 20-60 d, slow fade; T ~ 12000 K
 #   cooling slowly.
@@ -113,7 +115,7 @@ CLASS_MODELS: dict[str, ClassModel] = {
         temperature_peak_k=(11500.0, 2500.0), temperature_late_k=6000.0, cooling_days=15.0,
         pre_peak_heating=0.3, uv_cutoff_nm=350.0, uv_power=2.0, host_ebv_mean=0.12),
     "SN Ibc": ClassModel(
-        peak_magnitude=(-17.25, 0.70), rise_days=(11.5, 0.45), first_light_rises=1.5, fade_days=(9.0, 0.45),
+        peak_magnitude=(-17.25, 0.70), rise_days=(12.0, 0.30), first_light_rises=1.5, fade_days=(10.0, 0.45),
         peak_rounding=0.5, tail_fraction=0.12, tail_half_life_days=50.0, temperature_peak_k=(7500.0, 1600.0),
         temperature_late_k=5000.0, cooling_days=30.0, uv_cutoff_nm=400.0, uv_power=3.0,
         host_ebv_mean=0.30),
