@@ -109,3 +109,27 @@ def test_one_fold_is_refused(tmp_path, capsys):
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "--folds must be 0" in error[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_compare_validations_welch_interval_by_hand(tmp_path):
+    """The version comparison against Welch's interval computed by hand (Welch-Satterthwaite df)."""
+    compare = load_script("benchmarks/compare_validations.py")
+    before, after = [0.80, 0.78, 0.79, 0.81], [0.75, 0.76, 0.74]
+    difference, low, high = compare.welch_difference(after, before)
+    va, vb = np.var(after, ddof=1) / 3, np.var(before, ddof=1) / 4
+    df = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 3)
+    from scipy.stats import t
+
+    half = t.ppf(0.975, df) * np.sqrt(va + vb)
+    assert difference == pytest.approx(0.75 - 0.795)
+    assert (low, high) == pytest.approx((difference - half, difference + half))
+    quantities = {"a": {"ks": 0.12, "null95": 0.05}, "b": {"ks": 0.12, "null95": 0.15}, "c": {"ks": 0.09, "null95": 0.05}}
+    for version, seeds in (("v4", before), ("v5", after)):
+        report = {"auc_by_seed": {"SN Ia": seeds}, "classes": {"SN Ia": {"quantities": quantities}}}
+        (tmp_path / f"validation_{version}_train.json").write_text(json.dumps(report))
+    out = tmp_path / "comparison.md"
+    assert compare.main(["--dir", str(tmp_path), "--before", "v4", "--after", "v5", "--configs", "train",
+                         "--out", str(out)]) == 0
+    row = out.read_text().splitlines()[2]
+    assert row == (f"| train | SN Ia | 0.795 [0.780, 0.810] (1) | 0.750 [0.740, 0.760] (1) | "
+                   f"{difference:+.3f} [{low:+.3f}, {high:+.3f}] |")
