@@ -2,7 +2,7 @@
 
     python benchmarks/validate_simulator.py [--n 10000] [--seed 0] [--seeds 1] [--bts /work/runs/bts]
                                             [--real-split train] [--cadence-from DATA_DIR]
-                                            [--tag after] [--out benchmarks/results/simulator]
+                                            [--tag after] [--out benchmarks/results/simulator] [--diagnose]
 
 Real: the canonical BTS data set (`tl ingest bts` of ../shared/data/bts), **train split** by default
 (the split the simulator was tuned to: in-sample), every object (no magnitude cut); `--real-split val`
@@ -32,6 +32,9 @@ limit; a perfect simulator exceeds it in 5% of quantities), and a sim-vs-real cl
 cross-validated ROC AUC; 0.5 = indistinguishable). `--seeds K` repeats the simulation and the
 classifier with seeds seed .. seed + K - 1 (replicates: the AUC's spread). Writes validation_<tag>.json and
 validation_<tag>.md to --out; with both `before` and `after` present, also comparison.md.
+`--diagnose` adds validation_<tag>_diagnosis.md (first seed): per class, each quantity's AUC alone and
+the AUC lost without it, and the pairs of quantities whose joint AUC most exceeds the better one
+alone: relations between quantities that the simulator gets wrong (how v5's changes were found).
 """
 
 from __future__ import annotations
@@ -94,17 +97,58 @@ def summaries(objects: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame
     return table.rename(columns={"label": "class"})
 
 
-def sim_vs_real_auc(simulated: pd.DataFrame, real: pd.DataFrame, seed: int) -> float:
-    """Cross-validated ROC AUC of a gradient-boosting classifier told to separate sim from real."""
+def sim_vs_real_auc(simulated: pd.DataFrame, real: pd.DataFrame, seed: int, quantities=QUANTITIES) -> float:
+    """Cross-validated ROC AUC of a gradient-boosting classifier told to separate sim from real
+    (on `quantities`, all by default)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    features = pd.concat([simulated[list(QUANTITIES)], real[list(QUANTITIES)]], ignore_index=True)
+    features = pd.concat([simulated[list(quantities)], real[list(quantities)]], ignore_index=True)
     is_real = np.r_[np.zeros(len(simulated)), np.ones(len(real))]
     classifier = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=seed)
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
     return float(cross_val_score(classifier, features.to_numpy(float), is_real, cv=folds,
                                  scoring="roc_auc").mean())
+
+
+def quantity_aucs(simulated: pd.DataFrame, real: pd.DataFrame, seed: int,
+                  quantities=QUANTITIES) -> tuple[dict, dict]:
+    """Per quantity: the AUC on it alone, and how much the AUC on all `quantities` drops without it."""
+    full = sim_vs_real_auc(simulated, real, seed, quantities)
+    alone = {q: sim_vs_real_auc(simulated, real, seed, (q,)) for q in quantities}
+    without = {q: full - sim_vs_real_auc(simulated, real, seed, tuple(x for x in quantities if x != q))
+               for q in quantities}
+    return alone, without
+
+
+def pair_gains(simulated: pd.DataFrame, real: pd.DataFrame, alone: dict, seed: int, top: int = 8) -> list:
+    """The `top` pairs of the quantities in `alone` whose joint AUC most exceeds the better of the two
+    alone: [(gain, pair AUC, a, b)], largest gain first. A large gain is a relation between two
+    quantities that the simulator gets wrong although each one's distribution may match."""
+    quantities, gains = list(alone), []
+    for i, a in enumerate(quantities):
+        for b in quantities[i + 1:]:
+            pair = sim_vs_real_auc(simulated, real, seed, (a, b))
+            gains.append((pair - max(alone[a], alone[b]), pair, a, b))
+    return sorted(gains, reverse=True)[:top]
+
+
+def diagnosis(simulated: pd.DataFrame, real: pd.DataFrame, seed: int, quantities=QUANTITIES) -> str:
+    """Markdown, per class: the AUC of each quantity alone and the drop without it, then the pairs
+    with the largest gains (pair_gains): where to look next."""
+    lines = []
+    for label, real_class in real.groupby("class"):
+        sim_class = simulated[simulated["class"] == label]
+        if len(real_class) < MIN_REAL or len(sim_class) < MIN_REAL:
+            continue
+        alone, without = quantity_aucs(sim_class, real_class, seed, quantities)
+        lines += [f"### {label}", "", "| quantity | AUC alone | AUC drop without it |", "|---|---|---|"]
+        lines += [f"| {q} | {alone[q]:.3f} | {without[q]:+.3f} |" for q in quantities]
+        lines += ["", "| pair | pair AUC | gain over the better alone |", "|---|---|---|"]
+        lines += [f"| {a} x {b} | {pair:.3f} | {gain:+.3f} |"
+                  for gain, pair, a, b in pair_gains(sim_class, real_class, alone, seed)]
+        lines.append("")
+    return "\n".join(lines)
 
 
 def ks_null95(n: int, m: int) -> float:
@@ -201,6 +245,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cadence-from", default=None, help="tl simulate --cadence-from (a tl data set)")
     parser.add_argument("--tag", default="after", help="before | after | ... (file name suffix)")
     parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", "simulator"))
+    parser.add_argument("--diagnose", action="store_true",
+                        help="also write validation_<tag>_diagnosis.md: per class, each quantity's AUC alone and "
+                             "without it, and the pairs of quantities that separate sim from real best (first seed)")
     args = parser.parse_args(argv)
     # one OpenMP thread for the classifier: on a shared 2-core machine more threads only contend
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -213,7 +260,10 @@ def main(argv=None) -> int:
                            class_mix={label: 1 / len(classes) for label in classes})
         seconds.append(time.perf_counter() - started)
         print(f"seed {seed}: simulated {args.n} BTS-like objects in {seconds[-1]:.1f} s")
-        results.append(compare(summaries(dataset.objects, dataset.observations), real, seed))
+        simulated = summaries(dataset.objects, dataset.observations)
+        results.append(compare(simulated, real, seed))
+        if args.diagnose and seed == args.seed:
+            first_simulated = simulated
     auc_by_seed = {label: [r[label]["auc"] for r in results] for label in results[0]}
     os.makedirs(args.out, exist_ok=True)
     report = {"tag": args.tag, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -231,6 +281,10 @@ def main(argv=None) -> int:
     with open(os.path.join(args.out, f"validation_{args.tag}.md"), "w") as stream:
         stream.write(text)
     print(text)
+    if args.diagnose:
+        found = diagnosis(first_simulated, real, args.seed)
+        with open(os.path.join(args.out, f"validation_{args.tag}_diagnosis.md"), "w") as stream:
+            stream.write(f"## Where simulated and real differ: {args.tag}, seed {args.seed}\n\n{found}")
     before_path = os.path.join(args.out, "validation_before.json")
     if args.tag == "after" and os.path.exists(before_path):
         with open(before_path) as stream:

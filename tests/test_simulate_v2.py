@@ -275,6 +275,9 @@ def test_catalogue_redshift_is_rounded_as_bts_quotes_it():
         quoted = bts_selection.catalogue_redshift(np.full(20000, redshift), "SN II", rng)
         expected = 1 / (1 + math.exp(-(0.98 - 27.9 * redshift)))
         assert np.mean(np.abs(quoted - np.round(quoted, 3)) > 1e-12) == pytest.approx(expected, abs=0.015)
+    for redshift in (0.0523456, 0.3123456):  # SLSN: the same share of host redshifts at every z
+        quoted = bts_selection.catalogue_redshift(np.full(20000, redshift), "SLSN", rng)
+        assert np.mean(np.abs(quoted - np.round(quoted, 3)) > 1e-12) == pytest.approx(0.34, abs=0.015)
     # bts-like objects carry catalogue redshifts in the BTS shares of decimals; others the exact one
     data = simulate("ztf", 400, seed=6, bts_like=True, alerts_only=True, class_mix="SN Ia=1")
     decimals = np.array([next(k for k in range(12) if abs(round(v, k) - v) < 1e-12) for v in data.objects["redshift"]])

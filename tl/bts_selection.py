@@ -66,19 +66,22 @@ REDSHIFT_DECIMALS = {"SN Ia": (0.33, 0.38, 0.10, 0.19), "SN II": (0.10, 0.42, 0.
 # then set so that its mean over the class's BTS train redshifts is the host share (4 + 5 decimals)
 # above. Without it the simulated host redshifts were as distant as the template ones (SN Ia median
 # z 0.069 for both, BTS 0.053 and 0.070), which the sim-vs-real classifier read off z alone.
-HOST_REDSHIFT_SLOPE = -27.9
-HOST_REDSHIFT_INTERCEPT = {"SN Ia": 0.86, "SN II": 0.98, "SN Ibc": 1.74, "SLSN": 3.06}
+# SLSN (23 in BTS train, faint dwarf hosts, no trend with z in their shares) keep their share at
+# every z. (intercept, slope) per class:
+HOST_REDSHIFT_LOGISTIC = {"SN Ia": (0.86, -27.9), "SN II": (0.98, -27.9), "SN Ibc": (1.74, -27.9),
+                          "SLSN": (-0.66, 0.0)}  # SLSN: log(0.34 / 0.66)
 
 
 def catalogue_redshift(redshift, label: str, rng) -> np.ndarray:
     """`redshift` rounded as the BTS catalogue quotes a `label`'s redshift: host or template by
-    P(host | z) (HOST_REDSHIFT_*), then 4 or 5, or 2 or 3, decimals in the class's shares
+    P(host | z) (HOST_REDSHIFT_LOGISTIC), then 4 or 5, or 2 or 3, decimals in the class's shares
     (REDSHIFT_DECIMALS); classes without shares: 3 decimals."""
     redshift = np.asarray(redshift, dtype=float)
-    if label not in HOST_REDSHIFT_INTERCEPT:
+    if label not in HOST_REDSHIFT_LOGISTIC:
         return np.round(redshift, 3)
     two, three, four, five = REDSHIFT_DECIMALS[label]
-    host_probability = 1.0 / (1.0 + np.exp(-(HOST_REDSHIFT_INTERCEPT[label] + HOST_REDSHIFT_SLOPE * redshift)))
+    intercept, slope = HOST_REDSHIFT_LOGISTIC[label]
+    host_probability = 1.0 / (1.0 + np.exp(-(intercept + slope * redshift)))
     host = rng.random(redshift.shape) < host_probability
     finer = rng.random(redshift.shape)  # the finer of the two precisions, in the class's shares
     decimals = np.where(host, np.where(finer < five / (four + five), 5, 4),

@@ -1,6 +1,7 @@
 # Does simulator v5 matter, under the 5-fold protocol? v4 bases of ../v4_matters (7a6a9f7 = v4 simulator) against
-# v5 bases (this commit's simulator), 6,000 BTS-like alerts each, trained alike (seeds 1-5); `tl transfer` defaults at
-# 5% of each outer fold's train, scored on its test objects, the 5 folds pooled.
+# v5 bases (the simulator at bca7f96), 6,000 BTS-like alerts each, trained alike (seeds 1-5); `tl transfer` defaults at
+# 5% of each outer fold's train, scored on its test objects, the 5 folds pooled. Since bca7f96 SLSN catalogue
+# redshifts keep a host share constant in z (then: the SN slope), which changes only the decimals of SLSN redshifts.
 cd /work/runs/v5_matters
 export OMP_NUM_THREADS=1
 SMALL="--set model.gru_hidden=32 --set model.gru_layers=1 --set data.max_length=60 --set model.dense_hidden=32 --set model.dense_second=16"
