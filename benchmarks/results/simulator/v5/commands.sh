@@ -13,3 +13,5 @@ done
 # with CONFIG = train val cadence_train cadence_val train60 val60 cadence_train60 cadence_val60, then
 python benchmarks/compare_validations.py --dir benchmarks/results/simulator/v5 --before v4 --after v5 \
     --out benchmarks/results/simulator/v5/comparison.md
+# where v5 still differs (pairs of quantities), seed 0 (the same simulation as seed 0 above):
+python benchmarks/validate_simulator.py --n 6000 --seeds 1 --tag v5_train --diagnose --out /tmp/diag   # -> validation_v5_train_diagnosis.md
