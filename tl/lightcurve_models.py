@@ -69,10 +69,9 @@ class ClassModel:
 #   faint tail of the BTS train M); a rounded peak (peak_rounding: no cusp) and a 25% slow tail.
 #   v5: the tail's half-life 25 d (0.030 mag/d; SN Ia decline by ~0.027 mag/d in V and ~0.03 in R
 #   at +40 to +100 d, Leibundgut 2000, A&ARv 10, 179; v4's 35 d, 0.021 mag/d, was between B and
-#   V), the fade 14.5 d with a lognormal spread of 0.2
-#   (Delta m15(B) 0.8-1.9: Phillips et al. 1999, AJ 118, 1766): BTS train SN Ia brighter than 17.65
-#   mag at peak stay detected 64 d after it in the median (v4: 80 d), those fainter than 18.7 27 d
-#   (v4: 24 d).
+#   V), the fade 14.5 d with a lognormal spread of 0.2 (Delta m15(B) 0.8-1.9: Phillips et al. 1999,
+#   AJ 118, 1766): BTS train SN Ia brighter than 17.65 mag at peak stay detected 64 d after it in
+#   the median (v4: 80 d), those fainter than 18.7 mag 27 d (v4: 24 d).
 # SN II: M ~ -16.9 +- 0.9 (Richardson 2014: IIP -16.8 +- 1.0, IIL -18.0, IIn -18.6 +- 1.5;
 #   Perley 2020); fast rise (~7-10 d, Gonzalez-Gaitan et al. 2015) with a broad tail (IIn, IIb),
 #   plateau ending at ~75 d (Anderson et al. 2014: optically thick phase ~ 80-85 d; shortened from
