@@ -111,6 +111,14 @@ def sim_vs_real_auc(simulated: pd.DataFrame, real: pd.DataFrame, seed: int, quan
                                  scoring="roc_auc").mean())
 
 
+def compared_classes(simulated: pd.DataFrame, real: pd.DataFrame):
+    """(label, simulated rows, real rows) of each class with >= MIN_REAL objects on both sides."""
+    for label, real_class in real.groupby("class"):
+        sim_class = simulated[simulated["class"] == label]
+        if len(real_class) >= MIN_REAL and len(sim_class) >= MIN_REAL:
+            yield label, sim_class, real_class
+
+
 def quantity_aucs(simulated: pd.DataFrame, real: pd.DataFrame, seed: int,
                   quantities=QUANTITIES) -> tuple[dict, dict]:
     """Per quantity: the AUC on it alone, and how much the AUC on all `quantities` drops without it."""
@@ -137,10 +145,7 @@ def diagnosis(simulated: pd.DataFrame, real: pd.DataFrame, seed: int, quantities
     """Markdown, per class: the AUC of each quantity alone and the drop without it, then the pairs
     with the largest gains (pair_gains): where to look next."""
     lines = []
-    for label, real_class in real.groupby("class"):
-        sim_class = simulated[simulated["class"] == label]
-        if len(real_class) < MIN_REAL or len(sim_class) < MIN_REAL:
-            continue
+    for label, sim_class, real_class in compared_classes(simulated, real):
         alone, without = quantity_aucs(sim_class, real_class, seed, quantities)
         lines += [f"### {label}", "", "| quantity | AUC alone | AUC drop without it |", "|---|---|---|"]
         lines += [f"| {q} | {alone[q]:.3f} | {without[q]:+.3f} |" for q in quantities]
@@ -165,10 +170,7 @@ def compare(simulated: pd.DataFrame, real: pd.DataFrame, seed: int) -> dict:
     from scipy.stats import ks_2samp
 
     result = {}
-    for label, real_class in real.groupby("class"):
-        sim_class = simulated[simulated["class"] == label]
-        if len(real_class) < MIN_REAL or len(sim_class) < MIN_REAL:
-            continue
+    for label, sim_class, real_class in compared_classes(simulated, real):
         quantities = {}
         for quantity in QUANTITIES:
             a, b = sim_class[quantity].dropna(), real_class[quantity].dropna()
@@ -262,8 +264,8 @@ def main(argv=None) -> int:
         print(f"seed {seed}: simulated {args.n} BTS-like objects in {seconds[-1]:.1f} s")
         simulated = summaries(dataset.objects, dataset.observations)
         results.append(compare(simulated, real, seed))
-        if args.diagnose and seed == args.seed:
-            first_simulated = simulated
+        if seed == args.seed:
+            first_simulated = simulated  # what --diagnose reads
     auc_by_seed = {label: [r[label]["auc"] for r in results] for label in results[0]}
     os.makedirs(args.out, exist_ok=True)
     report = {"tag": args.tag, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -68,8 +68,9 @@ REDSHIFT_DECIMALS = {"SN Ia": (0.33, 0.38, 0.10, 0.19), "SN II": (0.10, 0.42, 0.
 # z 0.069 for both, BTS 0.053 and 0.070), which the sim-vs-real classifier read off z alone.
 # SLSN (23 in BTS train, faint dwarf hosts, no trend with z in their shares) keep their share at
 # every z. (intercept, slope) per class:
-HOST_REDSHIFT_LOGISTIC = {"SN Ia": (0.86, -27.9), "SN II": (0.98, -27.9), "SN Ibc": (1.74, -27.9),
-                          "SLSN": (-0.66, 0.0)}  # SLSN: log(0.34 / 0.66)
+SN_HOST_REDSHIFT_SLOPE = -27.9
+HOST_REDSHIFT_LOGISTIC = {"SN Ia": (0.86, SN_HOST_REDSHIFT_SLOPE), "SN II": (0.98, SN_HOST_REDSHIFT_SLOPE),
+                          "SN Ibc": (1.74, SN_HOST_REDSHIFT_SLOPE), "SLSN": (-0.66, 0.0)}  # SLSN: log(0.34 / 0.66)
 
 
 def catalogue_redshift(redshift, label: str, rng) -> np.ndarray:
