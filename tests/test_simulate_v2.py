@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -331,3 +332,33 @@ def test_upper_limits_add_limits_at_the_survey_depth_and_change_no_detection():
     assert magnitude_to_flux(ZTF.depth["ztf_r"]) > 0
     with pytest.raises(TLError, match="--upper-limits applies to an alert stream: add --alerts-only"):
         simulate("ztf", 10, seed=0, upper_limits=True)
+
+
+def test_width_luminosity_slope_and_total_spread_of_the_peak_magnitude():
+    # M_peak = mean + slope ln(fade / median) + residual: a least-squares fit recovers the slope,
+    # the sample spread stays the class's sigma, and without a slope M and fade are uncorrelated
+    n, slope = 200000, -0.74
+    model = dataclasses.replace(lc.MODELS["SN Ia"], peak_magnitude_per_ln_fade=slope)
+    lc.MODELS["test-phillips"] = model
+    try:
+        params = lc.draw_parameters("test-phillips", n, np.random.default_rng(1))
+    finally:
+        del lc.MODELS["test-phillips"]
+    fitted, _ = np.polyfit(np.log(params["fade_days"]), params["peak_magnitude"], 1)
+    assert fitted == pytest.approx(slope, abs=0.02)
+    assert params["peak_magnitude"].mean() == pytest.approx(model.peak_magnitude[0], abs=0.005)
+    assert params["peak_magnitude"].std() == pytest.approx(model.peak_magnitude[1], rel=0.01)
+    plain = lc.draw_parameters("SN Ia", n, np.random.default_rng(1))
+    assert abs(np.corrcoef(np.log(plain["fade_days"]), plain["peak_magnitude"])[0, 1]) < 0.01
+
+
+def test_temperature_cooling_from_first_light_by_hand():
+    model = dataclasses.replace(lc.MODELS["SN II"], cools_from_first_light=True, temperature_late_k=6000.0,
+                                cooling_days=10.0, first_light_rises=1.5)
+    rise, hot = 8.0, 20000.0  # first light 12 days before peak
+    t = np.array([-30.0, -12.0, -2.0, 0.0, 50.0])
+    expected = 6000.0 + 14000.0 * np.exp(-np.array([0.0, 0.0, 10.0, 12.0, 62.0]) / 10.0)
+    np.testing.assert_allclose(lc.temperature(t, model, hot, rise), expected)
+    coolest, hottest = lc.temperature_range(model, np.array([hot]))
+    grid = lc.temperature(np.linspace(-40, 300, 500), model, hot, rise)
+    assert coolest[0] <= grid.min() and grid.max() <= hottest[0]

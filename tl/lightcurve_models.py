@@ -32,6 +32,7 @@ class ClassModel:
     peak_magnitude: tuple[float, float]  # M_peak at 550 nm: (mean, sigma), normal
     rise_days: tuple[float, float]  # half-maximum to peak: lognormal (median, sigma_ln)
     fade_days: tuple[float, float]  # peak to half-maximum: lognormal
+    peak_magnitude_per_ln_fade: float = 0.0  # dM_peak / d ln(fade): width-luminosity relation (sigma kept)
     rise_power: float = 2.0  # s(t) = 2^-(|t| / rise)^power before peak (2: Gaussian)
     first_light_rises: float = np.inf  # s(t) = 0 before first light, this many `rise` before peak
     peak_rounding: float = 0.0  # width of the flat top after peak, in units of fade (luminosity_shape)
@@ -42,6 +43,7 @@ class ClassModel:
     temperature_late_k: float = 5500.0  # temperature reached long after peak
     cooling_days: float = 20.0  # e-folding time of the temperature after peak
     pre_peak_heating: float = 0.0  # T before peak = T_peak * (1 + this * min(-t / rise, 2))
+    cools_from_first_light: bool = False  # T cools from temperature_peak_k at first light, not at peak
     uv_cutoff_nm: float = 0.0  # below this rest wavelength flux is suppressed (line blanketing)
     uv_power: float = 0.0  # suppression ~ (lambda / cutoff) ** power
     rate_evolution: str = "star_formation"  # volumetric rate vs z: star_formation or constant
@@ -196,10 +198,12 @@ def draw_parameters(label: str, n: int, rng: np.random.Generator) -> dict[str, n
         median, sigma = median_sigma
         return median * np.exp(sigma * rng.standard_normal(n))
 
+    peak_normal = rng.standard_normal(n)
+    rise, fade = lognormal(model.rise_days), lognormal(model.fade_days)
     params = {
-        "peak_magnitude": rng.normal(*model.peak_magnitude, n),
-        "rise_days": lognormal(model.rise_days),
-        "fade_days": lognormal(model.fade_days),
+        "peak_magnitude": peak_magnitude(model, peak_normal, fade),
+        "rise_days": rise,
+        "fade_days": fade,
         "temperature_peak_k": np.clip(rng.normal(*model.temperature_peak_k, n), 3000.0, None),
         "host_ebv": rng.exponential(model.host_ebv_mean, n) if model.host_ebv_mean > 0 else np.zeros(n),
     }
@@ -209,6 +213,16 @@ def draw_parameters(label: str, n: int, rng: np.random.Generator) -> dict[str, n
     else:
         params["plateau_end_days"] = np.full(n, np.inf)
     return params
+
+
+def peak_magnitude(model: ClassModel, standard_normal, fade_days):
+    """M_peak of objects with these fades: mean + slope * ln(fade / median fade) + a normal residual
+    whose spread keeps the class's total sigma (the slope's share of it capped at the whole)."""
+    mean, sigma = model.peak_magnitude
+    slope = model.peak_magnitude_per_ln_fade
+    correlated = slope * np.log(fade_days / model.fade_days[0])
+    residual_sigma = np.sqrt(max(sigma ** 2 - (slope * model.fade_days[1]) ** 2, 0.0))
+    return mean + correlated + residual_sigma * standard_normal
 
 
 def luminosity_shape(t, rise, fade, tail_fraction, tail_half_life, plateau_end, rise_power=2.0,
@@ -244,8 +258,14 @@ def temperature_range(model: ClassModel, temperature_peak):
 
 
 def temperature(t, model: ClassModel, temperature_peak, rise):
-    """T(t) in kelvin: heated before peak (optional), cooling to temperature_late after."""
+    """T(t) in kelvin: heated before peak (optional), cooling to temperature_late after; or, with
+    cools_from_first_light, cooling from temperature_peak_k at first light (an expanding,
+    cooling photosphere: the colour then tracks the time since explosion, not since peak)."""
     t = np.asarray(t, dtype=float)
+    if model.cools_from_first_light:
+        since_first_light = np.maximum(t + model.first_light_rises * rise, 0.0)
+        late = model.temperature_late_k
+        return late + (temperature_peak - late) * np.exp(-since_first_light / model.cooling_days)
     before = temperature_peak * (1.0 + model.pre_peak_heating * np.minimum(-t / rise, 2.0))
     late = model.temperature_late_k
     after = late + (temperature_peak - late) * np.exp(-np.maximum(t, 0.0) / model.cooling_days)
