@@ -1,12 +1,12 @@
 """Two simulator versions' validations side by side: the sim-vs-real AUC per class, with seeds as replicates.
 
     python benchmarks/compare_validations.py --dir benchmarks/results/simulator/v5 --before v4 --after v5
-                                             [--configs train val ...] [--out comparison.md]
+                                             [--before-dir DIR] [--configs train val ...] [--out comparison.md]
 
 Reads validation_<before>_<config>.json and validation_<after>_<config>.json (benchmarks/validate_simulator.py
-with --seeds K) from --dir, and writes a Markdown table: per config and class, each version's mean AUC over
-its seeds [min, max], the count of quantities with KS > max(0.1, null95) at the first seed, and the
-difference of the means with Welch's 95% t interval over the seeds (simulation noise only: the real
+with --seeds K) from --dir (the before version's from --before-dir where given), and writes a Markdown table:
+per config and class, each version's mean AUC over its seeds [min, max], the count of quantities with
+KS > max(0.1, null95) at the first seed, and the difference of the means with Welch's 95% t interval over the seeds (simulation noise only: the real
 sample is the same for both).
 """
 
@@ -48,14 +48,14 @@ def rows(before: dict, after: dict, config: str) -> list[str]:
     return lines
 
 
-def comparison(directory: str, before: str, after: str, configs=CONFIGS) -> str:
+def comparison(directory: str, before: str, after: str, configs=CONFIGS, before_directory: str | None = None) -> str:
     header = (f"| validation | class | {before} AUC mean [min, max] (flagged KS) | {after} AUC mean [min, max] "
               f"(flagged KS) | {after} - {before} [95% Welch t] |")
     lines = [header, "|---|---|---|---|---|"]
     for config in configs:
         loaded = []
-        for version in (before, after):
-            with open(os.path.join(directory, f"validation_{version}_{config}.json")) as stream:
+        for version, folder in ((before, before_directory or directory), (after, directory)):
+            with open(os.path.join(folder, f"validation_{version}_{config}.json")) as stream:
                 loaded.append(json.load(stream))
         lines += rows(loaded[0], loaded[1], config)
     return "\n".join(lines) + "\n"
@@ -65,11 +65,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", required=True, help="folder holding both versions' validation_<tag>.json")
     parser.add_argument("--before", required=True)
+    parser.add_argument("--before-dir", default=None, help="the before version's folder, if not --dir")
     parser.add_argument("--after", required=True)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
     parser.add_argument("--out", default=None, help="write the table here too (default: print only)")
     args = parser.parse_args(argv)
-    table = comparison(args.dir, args.before, args.after, args.configs)
+    table = comparison(args.dir, args.before, args.after, args.configs, args.before_dir)
     print(table)
     if args.out:
         with open(args.out, "w") as stream:

@@ -133,3 +133,9 @@ def test_compare_validations_welch_interval_by_hand(tmp_path):
     row = out.read_text().splitlines()[2]
     assert row == (f"| train | SN Ia | 0.795 [0.780, 0.810] (1) | 0.750 [0.740, 0.760] (1) | "
                    f"{difference:+.3f} [{low:+.3f}, {high:+.3f}] |")
+    # the before version in a folder of its own: the same row
+    (tmp_path / "old").mkdir()
+    (tmp_path / "validation_v4_train.json").rename(tmp_path / "old" / "validation_v4_train.json")
+    assert compare.main(["--dir", str(tmp_path), "--before-dir", str(tmp_path / "old"), "--before", "v4",
+                         "--after", "v5", "--configs", "train", "--out", str(out)]) == 0
+    assert out.read_text().splitlines()[2] == row
