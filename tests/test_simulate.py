@@ -242,9 +242,10 @@ def test_objects_skipped_before_observing_would_never_have_been_selected(monkeyp
         _, _, reason = simulate_module.simulate_batch(label, 2000, survey, bands, np.random.default_rng(0), bts_like)
         assert skipped["mask"].mean() > 0.2  # the shortcut matters
         assert not np.any((reason == 0) & skipped["mask"])
-    # deeper fields (--vary-depth) widen the margin: still no selected object was skipped
+    # deeper fields (--vary-depth) widen the margin, so fewer are skipped (16% of these with v6's 0.6 mag
+    # depth scatter): still no selected object was skipped
     from tl.cadence import Sampling
 
     _, _, reason = simulate_module.simulate_batch("SN II", 3000, ZTF, ZTF.bands, np.random.default_rng(1), False,
                                                   Sampling(vary_depth=0.6))
-    assert skipped["mask"].mean() > 0.2 and not np.any((reason == 0) & skipped["mask"])
+    assert skipped["mask"].mean() > 0.1 and not np.any((reason == 0) & skipped["mask"])

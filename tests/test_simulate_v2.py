@@ -348,8 +348,15 @@ def test_width_luminosity_slope_and_total_spread_of_the_peak_magnitude():
     assert fitted == pytest.approx(slope, abs=0.02)
     assert params["peak_magnitude"].mean() == pytest.approx(model.peak_magnitude[0], abs=0.005)
     assert params["peak_magnitude"].std() == pytest.approx(model.peak_magnitude[1], rel=0.01)
-    plain = lc.draw_parameters("SN Ia", n, np.random.default_rng(1))
-    assert abs(np.corrcoef(np.log(plain["fade_days"]), plain["peak_magnitude"])[0, 1]) < 0.01
+    # the correlation of M and ln(fade) is slope x sigma_ln(fade) / sigma_M: SN Ia's own (v6) slope, and none
+    for slope in (lc.MODELS["SN Ia"].peak_magnitude_per_ln_fade, 0.0):
+        lc.MODELS["test-phillips"] = dataclasses.replace(model, peak_magnitude_per_ln_fade=slope)
+        try:
+            drawn = lc.draw_parameters("test-phillips", n, np.random.default_rng(1))
+        finally:
+            del lc.MODELS["test-phillips"]
+        expected = slope * model.fade_days[1] / model.peak_magnitude[1]
+        assert np.corrcoef(np.log(drawn["fade_days"]), drawn["peak_magnitude"])[0, 1] == pytest.approx(expected, abs=0.01)
 
 
 def test_temperature_cooling_from_first_light_by_hand():

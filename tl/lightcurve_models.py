@@ -74,6 +74,13 @@ class ClassModel:
 #   V), the fade 14.5 d with a lognormal spread of 0.2 (Delta m15(B) 0.8-1.9: Phillips et al. 1999,
 #   AJ 118, 1766): BTS train SN Ia brighter than 17.65 mag at peak stay detected 64 d after it in
 #   the median (v4: 80 d), those fainter than 18.7 mag 27 d (v4: 24 d).
+#   v6: tuned with the ZTF cadence by benchmarks/tune_simulator.py (space "SN Ia+ZTF", 1,159 Optuna
+#   TPE trials on the BTS train split; trial 781, the best of the 10 best re-scored on other seeds;
+#   these rounded values score 0.723 against v5's 0.750 on those seeds): M -19.18 +- 0.36, a narrower
+#   rise spread (0.055), host E(B-V) 0.12, peak T 12600 +- 1960 K cooling over 22 d to 4900 K, a 21% slow component with a
+#   half-life of 18 d (0.041 mag/d: faster than the +40 to +100 d decline above, at the edge of the
+#   search, so it stands for the decline after the second maximum, not the radioactive tail), and a
+#   weak width-luminosity slope (-0.17 mag per ln fade: broader is brighter, Phillips 1993's sense).
 # SN II: M ~ -16.9 +- 0.9 (Richardson 2014: IIP -16.8 +- 1.0, IIL -18.0, IIn -18.6 +- 1.5;
 #   Perley 2020); fast rise (~7-10 d, Gonzalez-Gaitan et al. 2015) with a broad tail (IIn, IIb),
 #   plateau ending at ~75 d (Anderson et al. 2014: optically thick phase ~ 80-85 d; shortened from
@@ -87,6 +94,14 @@ class ClassModel:
 #   before first light, 1.3 half-max rises before peak (SN Ibc: 1.5), tuned to first detection ->
 #   brightest of BTS train (KS 0.15 / 0.17 for SN II / SN Ibc without it with the rescheduled
 #   cadence; 0.08 / 0.11 in the v4 validation).
+#   v6: tuned by benchmarks/tune_simulator.py (space "SN II", 608 Optuna TPE trials with v6's ZTF
+#   cadence minimising the sim-vs-real AUC on the BTS train split; trial 574, the best of the 8 best
+#   re-scored on other seeds: 0.736 against 0.758 for the values before the search), within the
+#   literature: half-max rise 5.6 d (Gonzalez-Gaitan et al. 2015, MNRAS 451, 2212: SN II rise 5-10 d),
+#   plateau end 80 +- 25 d (Anderson et al. 2014, ApJ 786, 67: optically thick phase 84 +- 17 d),
+#   brighter SN II decline faster (Anderson 2014: peak_magnitude_per_ln_fade 0.33), M -17.2 +- 0.76
+#   (Richardson 2014's IIP -16.8 +- 1.0 and IIL -18.0 mixed), 12600 +- 1340 K at peak cooling over
+#   20 d to 5200 K (Faran et al. 2018, MNRAS 473, 3073: ~5000-6000 K).
 # SN Ibc: M ~ -17.25 +- 0.7 (Drout et al. 2011; Richardson 2014; Perley 2020; v4 values); rise
 #   ~ 11 d, fade ~ 7-12 d (Drout 2011; Taddia et al. 2015; 9 d with a rounded peak, for the BTS
 #   train flux / peak); redder than Ia at peak (T ~ 7500 +- 1600 K: BTS train g-r at peak spans
@@ -95,6 +110,13 @@ class ClassModel:
 #   and flux / peak. v5: rise 12 d with a lognormal spread of 0.3 (v4 11.5 d, 0.45: first detection
 #   -> brightest of BTS train SN Ibc is 6.0 / 21.4 d at its 10% / 90% quantiles, v4 gave 4.9 / 23.9 d)
 #   and fade 10 d (within Drout's range; v4 9 d).
+#   v6: tuned by benchmarks/tune_simulator.py (space "SN Ibc", 522 trials; trial 136 with three
+#   values put back to the literature's: no width-luminosity slope (the search's +0.66 mag per ln
+#   fade has no support), host E(B-V) 0.30 (Drout 2011; the search's 0.41) and M -17.0 (Prentice et
+#   al. 2016, MNRAS 458, 2973: Ib -17.07, Ic -17.36; the search's -16.73): 0.717 / 0.713 on two sets of
+#   3 other seeds against 0.737 / 0.735 before and 0.697 / 0.719 as searched): rise 13.2 d, fade
+#   12.3 d, first light 1.28 rises before peak, 6900 +- 1320 K at peak cooling to 4550 K, an 11% tail
+#   with a half-life of 26 d, and a wider M spread (0.92).
 # SLSN: M ~ -20.3 +- 0.6 before selection, -20.8 in BTS (Nicholl et al. 2017, ApJ 850, 55;
 #   De Cia et al. 2018; Chen et al. 2023 ZTF SLSN-I); rise 20-60 d, slow fade; T ~ 12000 K
 #   cooling slowly.
@@ -104,21 +126,21 @@ class ClassModel:
 #   ~2500 K within a week (Kasen et al. 2017, Nature 551, 80; Villar et al. 2017).
 CLASS_MODELS: dict[str, ClassModel] = {
     "SN Ia": ClassModel(
-        peak_magnitude=(-19.17, 0.33), rise_days=(11.0, 0.12), rise_power=3.0, first_light_rises=1.7,
-        fade_days=(14.5, 0.20), peak_rounding=0.5,
-        tail_fraction=0.25, tail_half_life_days=25.0, temperature_peak_k=(11700.0, 1400.0),
-        temperature_late_k=5200.0, cooling_days=18.0, uv_cutoff_nm=400.0, uv_power=4.0,
-        host_ebv_mean=0.06),
+        peak_magnitude=(-19.18, 0.36), rise_days=(10.8, 0.055), rise_power=3.0, first_light_rises=1.75,
+        fade_days=(14.4, 0.23), peak_magnitude_per_ln_fade=-0.17, peak_rounding=0.5,
+        tail_fraction=0.21, tail_half_life_days=18.2, temperature_peak_k=(12600.0, 1960.0),
+        temperature_late_k=4900.0, cooling_days=22.3, uv_cutoff_nm=400.0, uv_power=4.0,
+        host_ebv_mean=0.12),
     "SN II": ClassModel(
-        peak_magnitude=(-16.9, 0.90), rise_days=(10.0, 0.75), first_light_rises=1.3, fade_days=(40.0, 0.60),
-        peak_rounding=0.25,
-        tail_fraction=0.10, tail_half_life_days=150.0, plateau_end_days=(75.0, 20.0),
-        temperature_peak_k=(11500.0, 2500.0), temperature_late_k=6000.0, cooling_days=15.0,
+        peak_magnitude=(-17.19, 0.76), rise_days=(5.6, 0.45), first_light_rises=1.3, fade_days=(50.0, 0.67),
+        peak_magnitude_per_ln_fade=0.33, peak_rounding=0.25,
+        tail_fraction=0.10, tail_half_life_days=150.0, plateau_end_days=(79.5, 25.0),
+        temperature_peak_k=(12600.0, 1340.0), temperature_late_k=5200.0, cooling_days=19.7,
         pre_peak_heating=0.3, uv_cutoff_nm=350.0, uv_power=2.0, host_ebv_mean=0.12),
     "SN Ibc": ClassModel(
-        peak_magnitude=(-17.25, 0.70), rise_days=(12.0, 0.30), first_light_rises=1.5, fade_days=(10.0, 0.45),
-        peak_rounding=0.5, tail_fraction=0.12, tail_half_life_days=50.0, temperature_peak_k=(7500.0, 1600.0),
-        temperature_late_k=5000.0, cooling_days=30.0, uv_cutoff_nm=400.0, uv_power=3.0,
+        peak_magnitude=(-17.0, 0.92), rise_days=(13.2, 0.235), first_light_rises=1.28, fade_days=(12.3, 0.47),
+        peak_rounding=0.5, tail_fraction=0.11, tail_half_life_days=26.0, temperature_peak_k=(6900.0, 1320.0),
+        temperature_late_k=4550.0, cooling_days=31.0, uv_cutoff_nm=400.0, uv_power=3.0,
         host_ebv_mean=0.30),
     "SLSN": ClassModel(
         peak_magnitude=(-20.3, 0.60), rise_days=(23.0, 0.45), fade_days=(20.0, 0.40), peak_rounding=0.5,
