@@ -66,3 +66,27 @@ def test_a_study_of_the_simulator_against_itself_scores_near_one_half(tmp_path, 
     assert trials[0].params == tune.current_values(tune.SPACES["SN II"])  # trial 0: today's model
     assert trials[0].value == pytest.approx(0.5, abs=0.1)
     assert "best AUC" in capsys.readouterr().out
+
+
+def test_the_ks_penalty_adds_each_quantitys_excess_over_its_noise_by_hand(tmp_path):
+    # the penalised score minus the plain one is W x sum(max(0, KS - max(0.1, null95))), with the KS
+    # recomputed here by scipy on the same simulation (the simulator is deterministic by seed)
+    from scipy.stats import ks_2samp
+
+    validation = tune.validation
+    own = simulate("ztf", 200, seed=99, bts_like=True, alerts_only=True, class_mix={"SN Ia": 1.0})
+    real = validation.summaries(own.objects, own.observations)
+    plain = tune.score("SN Ia", real, [0], 150)
+    penalised = tune.score("SN Ia", real, [0], 150, ks_penalty=2.0)
+    data = simulate("ztf", 150, 0, bts_like=True, alerts_only=True, class_mix={"SN Ia": 1.0})
+    simulated = validation.summaries(data.objects, data.observations)
+    excess = 0.0
+    for quantity in validation.QUANTITIES:
+        a, b = simulated[quantity].dropna(), real[quantity].dropna()
+        if len(a) >= 5 and len(b) >= 5:
+            excess += max(0.0, ks_2samp(a, b).statistic - max(0.1, validation.ks_null95(len(a), len(b))))
+    assert penalised - plain == pytest.approx(2.0 * excess, abs=1e-9)
+    with pytest.raises(SystemExit) as error:
+        tune.main(["--space", "SN Ia", "--ks-penalty", "-1", "--trials", "1", "--n", "50",
+                   "--bts", str(tmp_path / "absent"), "--storage", f"sqlite:///{tmp_path / 's.db'}"])
+    assert error.value.code == 2
