@@ -183,7 +183,7 @@ class SurveyModel:
 # space "SN Ia+ZTF", see tl/lightcurve_models.py): grid periods 1/2/3/4 nights in 18/20/58/4% of fields
 # (v5 15/16/65/4), grid nights kept 98% (v5 90%) with 2% off-grid nights (v5 5%), lost weather nights
 # 28% in runs of 3.6 nights (v5 25%, 2: Palomar's clear fraction is ~70-75%, Bellm et al. 2019), depth
-# scatter 0.6 mag (v5 0.4; the moon alone moves g by ~1 mag), r 0.13 mag deeper, repeats 12% (v5 8%).
+# scatter 0.6 mag (v5 0.4; moon phase, seeing and clouds), r 0.13 mag deeper, repeats 12% (v5 8%).
 ZTF = SurveyModel(
     name="ztf", band_weights={"ztf_g": 0.36, "ztf_r": 0.56, "ztf_i": 0.08},
     depth={"ztf_g": 20.78, "ztf_r": 20.73, "ztf_i": 19.9}, depth_scatter=0.6,
