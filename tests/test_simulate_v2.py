@@ -356,7 +356,8 @@ def test_width_luminosity_slope_and_total_spread_of_the_peak_magnitude():
         finally:
             del lc.MODELS["test-phillips"]
         expected = slope * model.fade_days[1] / model.peak_magnitude[1]
-        assert np.corrcoef(np.log(drawn["fade_days"]), drawn["peak_magnitude"])[0, 1] == pytest.approx(expected, abs=0.01)
+        correlation = np.corrcoef(np.log(drawn["fade_days"]), drawn["peak_magnitude"])[0, 1]
+        assert correlation == pytest.approx(expected, abs=0.01)
 
 
 def test_temperature_cooling_from_first_light_by_hand():

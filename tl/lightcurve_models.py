@@ -77,10 +77,11 @@ class ClassModel:
 #   v6: tuned with the ZTF cadence by benchmarks/tune_simulator.py (space "SN Ia+ZTF", 1,159 Optuna
 #   TPE trials on the BTS train split; trial 781, the best of the 10 best re-scored on other seeds;
 #   these rounded values score 0.723 against v5's 0.750 on those seeds): M -19.18 +- 0.36, a narrower
-#   rise spread (0.055), host E(B-V) 0.12, peak T 12600 +- 1960 K cooling over 22 d to 4900 K, a 21% slow component with a
-#   half-life of 18 d (0.041 mag/d: faster than the +40 to +100 d decline above, at the edge of the
-#   search, so it stands for the decline after the second maximum, not the radioactive tail), and a
-#   weak width-luminosity slope (-0.17 mag per ln fade: broader is brighter, Phillips 1993's sense).
+#   rise spread (0.055), host E(B-V) 0.12, peak T 12600 +- 1960 K cooling over 22 d to 4900 K, a 21%
+#   slow component with a half-life of 18 d (0.041 mag/d: faster than the +40 to +100 d decline above,
+#   at the edge of the search, so it stands for the decline after the second maximum, not the
+#   radioactive tail), and a weak width-luminosity slope (-0.17 mag per ln fade: broader is brighter,
+#   in the sense of Phillips 1993, ApJ 413, L105).
 # SN II: M ~ -16.9 +- 0.9 (Richardson 2014: IIP -16.8 +- 1.0, IIL -18.0, IIn -18.6 +- 1.5;
 #   Perley 2020); fast rise (~7-10 d, Gonzalez-Gaitan et al. 2015) with a broad tail (IIn, IIb),
 #   plateau ending at ~75 d (Anderson et al. 2014: optically thick phase ~ 80-85 d; shortened from
