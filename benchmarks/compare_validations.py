@@ -15,9 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 import numpy as np
 from scipy import stats
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import validate_simulator as validation  # noqa: E402
 
 CONFIGS = ("train", "val", "cadence_train", "cadence_val", "train60", "val60", "cadence_train60", "cadence_val60")
 
@@ -31,7 +35,7 @@ def welch_difference(after: list[float], before: list[float]) -> tuple[float, fl
 
 def flagged(quantities: dict) -> int:
     """Quantities whose KS exceeds both 0.1 and its sampling noise (null95)."""
-    return sum(q["ks"] > max(0.1, q["null95"]) for q in quantities.values())
+    return sum(validation.ks_excess(q) > 0 for q in quantities.values())
 
 
 def rows(before: dict, after: dict, config: str) -> list[str]:

@@ -153,21 +153,17 @@ def patched(trial, space: Space):
             table.update(saved)
 
 
-def ks_excess(quantities: dict) -> float:
-    """Sum over the compared quantities of how far each KS lies beyond max(0.1, its null95): the issue's
-    KS target where the real sample can show it (the validation's flagged count, as a distance)."""
-    return float(sum(max(0.0, q["ks"] - max(0.1, q["null95"])) for q in quantities.values()))
-
-
 def score(label: str, real, seeds, n: int, ks_penalty: float = 0.0) -> float:
-    """Mean over `seeds` of the sim-vs-real AUC (+ ks_penalty x ks_excess) for the models now in lc.MODELS."""
+    """Mean over `seeds` of the sim-vs-real AUC (+ ks_penalty x the summed validation.ks_excess) for the
+    models now in lc.MODELS."""
     values = []
     for seed in seeds:
         data = simulate("ztf", n, seed, bts_like=True, alerts_only=True, class_mix={label: 1.0})
         simulated = validation.summaries(data.objects, data.observations)
         if ks_penalty:
             result = validation.compare(simulated, real[real["class"] == label], seed)[label]
-            values.append(result["auc"] + ks_penalty * ks_excess(result["quantities"]))
+            excess = sum(validation.ks_excess(q) for q in result["quantities"].values())
+            values.append(result["auc"] + ks_penalty * excess)
         else:
             values.append(validation.sim_vs_real_auc(simulated, real[real["class"] == label], seed))
     return float(np.mean(values))
