@@ -18,4 +18,5 @@ model and data layers know nothing of it. Modules, from the command line inward:
     report       `tl report`: figure, tables, summary.json
     tracking     MLflow conventions: tags, lineage, artifacts
     deadline     --time-budget as a Tune stopper
+    placement    placement groups Ray Train leaves behind, released when a study ends
 """

@@ -18,6 +18,7 @@ from tl.config import Config
 from tl.training import MAX_EPOCHS
 from tl.sweep.deadline import DeadlineStopper
 from tl.sweep.executors import TrialPayload, trainable
+from tl.sweep.placement import live_placement_groups, release_placement_groups
 from tl.sweep.space import default_point, make_space
 
 METRIC = "val_macro_f1"
@@ -60,14 +61,32 @@ def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | Non
     Tune's 2 s to wind its worker group down, and a failed reuse was seen to stall the study.
     `callbacks`: more Tune callbacks next to the MLflow `logger` (e.g. a benchmark's clock, the
     console's trial lines). `verbose` False: Tune prints nothing (tl.sweep.console prints the trials).
+    A `train` study's placement groups that Train left behind are released when it ends
+    (tl.sweep.placement).
     """
+    tuner = make_tuner(name=name, storage=storage, payload=payload, mode=mode, config=config,
+                       num_samples=num_samples, seed=seed, logger=logger, deadline_file=deadline_file,
+                       resume=resume, callbacks=callbacks, verbose=verbose)
+    if payload.executor != "train":
+        return tuner.fit()
+    before = live_placement_groups()
+    try:
+        return tuner.fit()
+    finally:
+        release_placement_groups(keep=before)
+
+
+def make_tuner(*, name: str, storage: str, payload: TrialPayload, mode: str | None, config: Config,
+               num_samples: int, seed: int, logger, deadline_file: str | None, resume: bool,
+               callbacks: tuple, verbose: bool) -> tune.Tuner:
+    """The Tuner of run_study: restored with `resume` when its directory can be, else new."""
     function = trainable(payload)
     path = f"{storage.rstrip('/')}/{name}"
     if resume and tune.Tuner.can_restore(path):
         # errored trials too, from their last checkpoint: what stops a sweep (a full disk, a lost
         # node past --max-failures) also errors the trials it hit; a trial that ended as failed
         # in MLflow fails again the same way.
-        return tune.Tuner.restore(path, function, resume_unfinished=True, resume_errored=True).fit()
+        return tune.Tuner.restore(path, function, resume_unfinished=True, resume_errored=True)
     search, scheduler = None, None
     concurrent = payload.resources.max_concurrent
     if mode is not None:
@@ -75,7 +94,7 @@ def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | Non
         search = OptunaSearch(space=make_space(mode, config), metric=METRIC, mode="max", sampler=sampler,
                               points_to_evaluate=[default_point(mode, config)])
         scheduler = make_scheduler(num_samples, config)
-    tuner = tune.Tuner(
+    return tune.Tuner(
         function,
         tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler,
                                     num_samples=num_samples if mode else 1,
@@ -86,4 +105,3 @@ def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | Non
                                   failure_config=tune.FailureConfig(max_failures=tune_retries(payload)),
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
     )
-    return tuner.fit()
