@@ -1,15 +1,15 @@
-"""Tune one class's light-curve model to the BTS train split with Optuna: minimise the sim-vs-real AUC.
+"""Tune a class's light-curve model or the survey to the BTS train split: minimise the sim-vs-real AUC.
 
     python benchmarks/tune_simulator.py --space "SN II" [--trials 100] [--seeds 0 1] [--n 1500]
                                         [--bts /work/runs/bts] [--storage sqlite:///tune.db] [--study NAME]
                                         [--confirm K] [--confirm-seeds 10 11 12] [--ks-penalty W]
 
 Each trial patches the models of a search space (SPACES: the class's model, and a new sub-type where
-the space has one) with values drawn by Optuna's TPE sampler, simulates `--n` BTS-like ZTF alert-stream
-objects of the class for each seed in `--seeds` (the
-same seeds for every trial: common random numbers, so that trials differ by their parameters, not
-their noise) and scores them with validate_simulator's sim-vs-real classifier against the train
-split. The objective is the mean AUC over the seeds (with `--ks-penalty W`, plus W times the summed
+the space has one; or the ZTF survey alone) with values drawn by Optuna's TPE sampler, simulates `--n`
+BTS-like ZTF alert-stream objects of the class for each seed in `--seeds` (the same seeds for every
+trial: common random numbers, so that trials differ by their parameters, not their noise) and scores
+them with validate_simulator's sim-vs-real classifier against the train split; a space that scores
+several classes ("ZTF": SN Ia, SN II and SN Ibc) averages their scores. The objective is the mean AUC over the seeds (with `--ks-penalty W`, plus W times the summed
 excess of each quantity's KS beyond max(0.1, null95): minimising the AUC alone can trade marginal
 fits for joint ones); a best trial is therefore optimistic (selected
 among many noisy scores, in sample): `--confirm K` re-scores the K best on other seeds, to choose
@@ -42,13 +42,19 @@ class Space:
     of a float, one (low, high) pair per entry of a (centre, spread) tuple, or a tuple of choices.
     A model not in lc.MODELS is a new sub-type of `label`: a copy of `base` with these fields, whose
     share of the class is searched in (low, high) `share`. `survey`: ZTF cadence and depth fields
-    (they change every class: check the others with validate_simulator.py)."""
+    (they change every class: score several with `scored`, or check the others with
+    validate_simulator.py). `scored`: the classes whose mean score is the objective (default: label)."""
 
     label: str
     models: dict[str, dict]
     base: str = ""
     share: tuple[float, float] = (0.0, 0.0)
     survey: dict = dataclasses.field(default_factory=dict)  # ZTF SurveyModel fields; a dict field per key
+    scored: tuple[str, ...] = ()
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.scored or (self.label,)
 
 
 SN_II_FIELDS = {"peak_magnitude": ((-17.8, -16.4), (0.5, 1.2)), "rise_days": ((4.0, 14.0), (0.3, 0.9)),
@@ -81,6 +87,8 @@ SPACES: dict[str, Space] = {
     "SN Ia": Space("SN Ia", {"SN Ia": SN_IA_FIELDS}),
     "SN Ia+ZTF": Space("SN Ia", {"SN Ia": SN_IA_FIELDS}, survey=ZTF_FIELDS),
     "SN Ibc": Space("SN Ibc", {"SN Ibc": SN_IBC_FIELDS}),
+    # the survey alone, scored on the three supernova classes at once (its fields change them all)
+    "ZTF": Space("", {}, survey=ZTF_FIELDS, scored=("SN Ia", "SN II", "SN Ibc")),
 }
 
 
@@ -153,6 +161,11 @@ def patched(trial, space: Space):
             table.update(saved)
 
 
+def score_classes(labels, real, seeds, n: int, ks_penalty: float = 0.0) -> float:
+    """The mean of score over the classes `labels` (each simulated on its own, `n` objects a seed)."""
+    return float(np.mean([score(label, real, seeds, n, ks_penalty) for label in labels]))
+
+
 def score(label: str, real, seeds, n: int, ks_penalty: float = 0.0) -> float:
     """Mean over `seeds` of the sim-vs-real AUC (+ ks_penalty x the summed validation.ks_excess) for the
     models now in lc.MODELS."""
@@ -172,7 +185,7 @@ def score(label: str, real, seeds, n: int, ks_penalty: float = 0.0) -> float:
 def objective(space: Space, real, seeds, n: int, ks_penalty: float = 0.0):
     def run(trial) -> float:
         with patched(trial, space):
-            return score(space.label, real, seeds, n, ks_penalty)
+            return score_classes(space.classes, real, seeds, n, ks_penalty)
     return run
 
 
@@ -183,7 +196,7 @@ def confirm(study, space: Space, real, seeds, n: int, top: int, ks_penalty: floa
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     for trial in sorted(done, key=lambda t: t.value)[:top]:
         with patched(optuna.trial.FixedTrial(trial.params), space):
-            fresh = score(space.label, real, seeds, n, ks_penalty)
+            fresh = score_classes(space.classes, real, seeds, n, ks_penalty)
         print(f"trial {trial.number}: {trial.value:.3f} in the search, {fresh:.3f} on seeds {seeds}", flush=True)
 
 

@@ -90,3 +90,21 @@ def test_the_ks_penalty_adds_each_quantitys_excess_over_its_noise_by_hand(tmp_pa
         tune.main(["--space", "SN Ia", "--ks-penalty", "-1", "--trials", "1", "--n", "50",
                    "--bts", str(tmp_path / "absent"), "--storage", f"sqlite:///{tmp_path / 's.db'}"])
     assert error.value.code == 2
+
+
+def test_a_space_scoring_several_classes_averages_their_scores(tmp_path):
+    # the "ZTF" space's trial 0 (today's survey) scores the mean of score() over its three classes,
+    # each recomputed here on its own; the simulator against itself, so each is near 0.5
+    validation = tune.validation
+    space = tune.SPACES["ZTF"]
+    own = simulate("ztf", 450, seed=99, bts_like=True, alerts_only=True,
+                   class_mix={label: 1 / 3 for label in space.classes})
+    write_dataset(Dataset(own.objects.assign(split="train"), own.observations), str(tmp_path / "bts"))
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    assert tune.main(["--space", "ZTF", "--trials", "1", "--n", "150", "--seeds", "0",
+                      "--bts", str(tmp_path / "bts"), "--storage", storage, "--study", "ztf"]) == 0
+    (trial,) = optuna.load_study(study_name="ztf", storage=storage).trials
+    real = validation.real_summaries(str(tmp_path / "bts"), "train")
+    each = [tune.score(label, real, [0], 150) for label in ("SN Ia", "SN II", "SN Ibc")]
+    assert trial.value == pytest.approx(sum(each) / 3, abs=1e-12)
+    assert all(abs(auc - 0.5) < 0.15 for auc in each)
