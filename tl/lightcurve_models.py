@@ -81,7 +81,9 @@ class ClassModel:
 #   slow component with a half-life of 18 d (0.041 mag/d: faster than the +40 to +100 d decline above,
 #   at the edge of the search, so it stands for the decline after the second maximum, not the
 #   radioactive tail), and a weak width-luminosity slope (-0.17 mag per ln fade: broader is brighter,
-#   in the sense of Phillips 1993, ApJ 413, L105).
+#   in the sense of Phillips 1993, ApJ 413, L105). Kept in v7: a search against v7's ZTF with the KS
+#   excess (624 trials) left train unchanged and made the val split easier to tell apart (AUC 0.692
+#   against 0.676; benchmarks/results/simulator/v7/rejected_snia_search.md).
 # SN II: M ~ -16.9 +- 0.9 (Richardson 2014: IIP -16.8 +- 1.0, IIL -18.0, IIn -18.6 +- 1.5;
 #   Perley 2020); fast rise (~7-10 d, Gonzalez-Gaitan et al. 2015) with a broad tail (IIn, IIb),
 #   plateau ending at ~75 d (Anderson et al. 2014: optically thick phase ~ 80-85 d; shortened from
