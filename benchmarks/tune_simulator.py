@@ -9,9 +9,10 @@ the space has one; or the ZTF survey alone) with values drawn by Optuna's TPE sa
 BTS-like ZTF alert-stream objects of the class for each seed in `--seeds` (the same seeds for every
 trial: common random numbers, so that trials differ by their parameters, not their noise) and scores
 them with validate_simulator's sim-vs-real classifier against the train split; a space that scores
-several classes ("ZTF": SN Ia, SN II and SN Ibc) averages their scores. The objective is the mean AUC over the seeds (with `--ks-penalty W`, plus W times the summed
-excess of each quantity's KS beyond max(0.1, null95): minimising the AUC alone can trade marginal
-fits for joint ones); a best trial is therefore optimistic (selected
+several classes ("ZTF": SN Ia, SN II and SN Ibc) averages their scores. The objective is the mean
+AUC over the seeds (with `--ks-penalty W`, plus W times the summed excess of each quantity's KS beyond
+max(0.1, null95): minimising the AUC alone can trade marginal fits for joint ones); a best trial is
+therefore optimistic (selected
 among many noisy scores, in sample): `--confirm K` re-scores the K best on other seeds, to choose
 among them; then validate_simulator.py (several seeds, and the val split, which nothing here sees)
 before the values go into tl/lightcurve_models.py. Several processes may share one

@@ -64,29 +64,14 @@ def run_study(*, name: str, storage: str, payload: TrialPayload, mode: str | Non
     A `train` study's placement groups that Train left behind are released when it ends
     (tl.sweep.placement).
     """
-    tuner = make_tuner(name=name, storage=storage, payload=payload, mode=mode, config=config,
-                       num_samples=num_samples, seed=seed, logger=logger, deadline_file=deadline_file,
-                       resume=resume, callbacks=callbacks, verbose=verbose)
-    if payload.executor != "train":
-        return tuner.fit()
-    before = live_placement_groups()
-    try:
-        return tuner.fit()
-    finally:
-        release_placement_groups(keep=before)
-
-
-def make_tuner(*, name: str, storage: str, payload: TrialPayload, mode: str | None, config: Config,
-               num_samples: int, seed: int, logger, deadline_file: str | None, resume: bool,
-               callbacks: tuple, verbose: bool) -> tune.Tuner:
-    """The Tuner of run_study: restored with `resume` when its directory can be, else new."""
     function = trainable(payload)
     path = f"{storage.rstrip('/')}/{name}"
     if resume and tune.Tuner.can_restore(path):
         # errored trials too, from their last checkpoint: what stops a sweep (a full disk, a lost
         # node past --max-failures) also errors the trials it hit; a trial that ended as failed
         # in MLflow fails again the same way.
-        return tune.Tuner.restore(path, function, resume_unfinished=True, resume_errored=True)
+        return fit(tune.Tuner.restore(path, function, resume_unfinished=True, resume_errored=True),
+                   payload.executor)
     search, scheduler = None, None
     concurrent = payload.resources.max_concurrent
     if mode is not None:
@@ -94,7 +79,7 @@ def make_tuner(*, name: str, storage: str, payload: TrialPayload, mode: str | No
         search = OptunaSearch(space=make_space(mode, config), metric=METRIC, mode="max", sampler=sampler,
                               points_to_evaluate=[default_point(mode, config)])
         scheduler = make_scheduler(num_samples, config)
-    return tune.Tuner(
+    tuner = tune.Tuner(
         function,
         tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler,
                                     num_samples=num_samples if mode else 1,
@@ -105,3 +90,15 @@ def make_tuner(*, name: str, storage: str, payload: TrialPayload, mode: str | No
                                   failure_config=tune.FailureConfig(max_failures=tune_retries(payload)),
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
     )
+    return fit(tuner, payload.executor)
+
+
+def fit(tuner: tune.Tuner, executor: str):
+    """tuner.fit(); after a `train` study, the placement groups Train left behind are released."""
+    if executor != "train":
+        return tuner.fit()
+    before = live_placement_groups()
+    try:
+        return tuner.fit()
+    finally:
+        release_placement_groups(keep=before)
