@@ -30,7 +30,9 @@ Per class: the two-sample KS statistic of every quantity with its sampling noise
 limit; a perfect simulator exceeds it in 5% of quantities), and a sim-vs-real classifier
 (scikit-learn HistGradientBoostingClassifier on all the summaries, stratified 5-fold
 cross-validated ROC AUC; 0.5 = indistinguishable). `--seeds K` repeats the simulation and the
-classifier with seeds seed .. seed + K - 1 (replicates: the AUC's spread). Writes validation_<tag>.json and
+classifier with seeds seed .. seed + K - 1 (replicates: the AUC's spread). Survey-wide, the moon table: the
+alert depth by moon phase (median 5 x flux_err of g/r detections at S/N < 12 by days from full moon), real
+and simulated (first seed; the real one from the whole split). Writes validation_<tag>.json and
 validation_<tag>.md to --out; with both `before` and `after` present, also comparison.md.
 `--diagnose` adds validation_<tag>_diagnosis.md (first seed): per class, each quantity's AUC alone and
 the AUC lost without it, and the pairs of quantities whose joint AUC most exceeds the better one
@@ -227,6 +229,36 @@ def side_by_side(before: dict, after: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+MOON_BINS = (0, 3, 6, 9, 12, 15)  # days from full moon
+
+
+def moon_depth_table(observations: pd.DataFrame) -> dict:
+    """{band: [median implied 5-sigma limit (AB mag, 5 x flux_err) of the g/r detections at S/N < 12, per
+    MOON_BINS bin of days from full moon]}: moonlight's footprint on the alert depth (tl.surveys' moon)."""
+    from tl.surveys import SYNODIC_MONTH_DAYS, moon_phase_angle
+
+    obs = observations[observations["detected"] & observations["band"].isin(["ztf_g", "ztf_r"])
+                       & (observations["flux"] > 0) & (observations["flux"] < 12 * observations["flux_err"])]
+    days_from_full = moon_phase_angle(obs["mjd"].to_numpy()) / 360 * SYNODIC_MONTH_DAYS
+    which = pd.cut(days_from_full, MOON_BINS)
+    limit = AB_ZERO_POINT - 2.5 * np.log10(5 * obs["flux_err"].to_numpy())
+    medians = pd.Series(limit).groupby([obs["band"].to_numpy(), which], observed=False).median()
+    return {band: [float(x) for x in medians[band]] for band in ("ztf_g", "ztf_r")}
+
+
+def moon_markdown(real: dict, simulated: dict) -> str:
+    """The moon tables side by side, each bin also relative to the darkest (the modulation)."""
+    bins = [f"{a}-{b} d" for a, b in zip(MOON_BINS[:-1], MOON_BINS[1:])]
+    lines = ["### Alert depth by moon phase: median 5 x flux_err (AB mag) of S/N < 12 detections, real / sim "
+             "(in brackets: minus the darkest bin)", "", "| band | " + " | ".join(bins) + " |",
+             "|---|" + "---|" * len(bins)]
+    for band in real:
+        cells = [f"{r:.2f} / {s:.2f} ({r - real[band][-1]:+.2f} / {s - simulated[band][-1]:+.2f})"
+                 for r, s in zip(real[band], simulated[band])]
+        lines.append(f"| {band} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def real_summaries(path: str, split: str, per_class: int | None = None, seed: int = 0) -> pd.DataFrame:
     """summaries() of the objects of `split` in the BTS data set at `path`, classes with >= MIN_REAL;
     `per_class`: at most this many objects a class, drawn at random (`seed`)."""
@@ -238,6 +270,13 @@ def real_summaries(path: str, split: str, per_class: int | None = None, seed: in
     real = summaries(chosen, bts.observations[bts.observations["object_id"].isin(chosen["object_id"])])
     counts = real["class"].value_counts()
     return real[real["class"].isin(counts[counts >= MIN_REAL].index)]
+
+
+def real_moon_table(path: str, split: str) -> dict:
+    """moon_depth_table of the detections of `split` in the data set at `path`."""
+    data = read_dataset(path)
+    chosen = data.objects.loc[data.objects["split"] == split, "object_id"]
+    return moon_depth_table(data.observations[data.observations["object_id"].isin(chosen)])
 
 
 def main(argv=None) -> int:
@@ -273,13 +312,14 @@ def main(argv=None) -> int:
         results.append(compare(simulated, real, seed))
         if seed == args.seed:
             first_simulated = simulated  # what --diagnose reads
+            moon = {"sim": moon_depth_table(dataset.observations), "real": real_moon_table(args.bts, args.real_split)}
     auc_by_seed = {label: [r[label]["auc"] for r in results] for label in results[0]}
     os.makedirs(args.out, exist_ok=True)
     report = {"tag": args.tag, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "n_simulated": args.n, "seed": args.seed, "seeds": args.seeds,
               "real": f"{args.bts} (split == {args.real_split})", "real_n": args.real_n,
               "cadence_from": args.cadence_from,
-              "simulate_seconds": seconds, "classes": results[0], "auc_by_seed": auc_by_seed,
+              "simulate_seconds": seconds, "classes": results[0], "auc_by_seed": auc_by_seed, "moon": moon,
               "replicates": results[1:]}
     with open(os.path.join(args.out, f"validation_{args.tag}.json"), "w") as stream:
         json.dump(report, stream, indent=2)
@@ -287,6 +327,7 @@ def main(argv=None) -> int:
     cap = f" (at most {args.real_n} a class)" if args.real_n else ""
     text = markdown(results[0], f"Simulator {args.tag} against BTS {args.real_split}{cap}{cadence}: KS statistic per "
                     f"quantity and class, sim-vs-real ROC AUC (seed {args.seed})", auc_by_seed)
+    text += "\n" + moon_markdown(moon["real"], moon["sim"])
     with open(os.path.join(args.out, f"validation_{args.tag}.md"), "w") as stream:
         stream.write(text)
     print(text)

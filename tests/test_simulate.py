@@ -19,7 +19,7 @@ from tl.errors import TLError
 from tl.bts_selection import FAINTEST_MAGNITUDE
 from tl.simulate import (JOB_OBJECTS, MIN_DETECTIONS, REASON_PEAK, class_quotas,
                          observed_magnitude, parse_class_mix, shard_jobs, simulate)
-from tl.surveys import LSST, SURVEY_MODELS, ZTF, flux_error, schedule_visits, survey_model
+from tl.surveys import LSST, SURVEY_MODELS, ZTF, band_moon_loss, flux_error, schedule_visits, survey_model
 from tl.taxonomy import CLASSES
 
 
@@ -146,13 +146,15 @@ def test_flux_error_of_a_faint_source_is_a_fifth_of_the_limiting_flux():
 
 
 def test_simulated_errors_match_survey_depths():
-    # the visits' 5-sigma limits scatter around each band's median depth, night to night plus
-    # visit to visit; a source-free measurement's error is then a fifth of that limiting flux
+    # the visits' 5-sigma limits, moonlight added back, scatter around each band's dark-sky depth,
+    # night to night plus visit to visit; a source-free measurement's error is then a fifth of that
+    # limiting flux
     rng = np.random.default_rng(3)
     first = rng.integers(58200, 59000, 300)
-    _, _, band, limit = schedule_visits(ZTF, ZTF.bands, first, np.full(300, 200), rng)
+    _, mjd, band, limit = schedule_visits(ZTF, ZTF.bands, first, np.full(300, 200), rng)
+    moonlight = band_moon_loss(ZTF, ZTF.bands, band, np.floor(mjd))
     for k, name in enumerate(ZTF.bands):
-        depths = limit[band == k]
+        depths = (limit + moonlight)[band == k]
         assert len(depths) > 300
         assert np.median(depths) == pytest.approx(ZTF.depth[name], abs=0.05)
         assert depths.std() == pytest.approx(np.hypot(ZTF.depth_scatter, 0.1), abs=0.04)

@@ -233,6 +233,24 @@ def test_tabulated_extinction_equals_the_polynomials():
                                lc.cardelli_extinction_ratio(wavelength), atol=5e-4)
 
 
+def test_late_component_keeps_the_half_maximum_and_is_the_light_curve_late():
+    rise, fade, tail, tail_half_life, late, late_half_life = 11.0, 14.4, 0.21, 18.2, 0.05, 45.0
+    shape = lc.luminosity_shape(np.array([-rise, 0.0, fade]), rise, fade, tail, tail_half_life, np.inf, 3.0, 0.5,
+                                late, late_half_life)
+    np.testing.assert_allclose(shape, [0.5, 1.0, 0.5])
+    # by +300 d the fast and the 18 d components are gone: 0.21 * 2^(-300 / 18.2) = 2e-6 against
+    # 0.05 * 2^(-300 / 45) = 4.9e-4
+    np.testing.assert_allclose(lc.luminosity_shape(300.0, rise, fade, tail, tail_half_life, np.inf, 3.0, 0.5,
+                                                   late, late_half_life), 0.05 * 2 ** (-300 / 45), rtol=0.01)
+    # +60 -> +100 d: 0.031 mag/d with both slow components (the SN Ia model's comment), 0.050 with one
+    def decline(late_fraction):
+        s60, s100 = lc.luminosity_shape(np.array([60.0, 100.0]), rise, fade, tail, tail_half_life, np.inf, 3.0, 0.5,
+                                        late_fraction, late_half_life)
+        return 2.5 * np.log10(s60 / s100) / 40
+    assert decline(late) == pytest.approx(0.031, abs=0.001)
+    assert decline(0.0) == pytest.approx(0.050, abs=0.001)
+
+
 def test_steep_rise_and_rounded_peak_keep_the_half_maximum_times():
     rise, fade, tail, tail_half_life = 12.5, 13.0, 0.25, 35.0
     t = np.array([-rise, 0.0, fade])
@@ -311,7 +329,7 @@ def test_alert_stream_keeps_the_non_detections_of_the_30_days_before_a_detection
 
 def test_upper_limits_add_limits_at_the_survey_depth_and_change_no_detection():
     from tl.errors import TLError
-    from tl.surveys import magnitude_to_flux
+    from tl.surveys import magnitude_to_flux, moon_depth_loss
 
     plain = simulate("ztf", 300, seed=4, bts_like=True, alerts_only=True)
     with_limits = simulate("ztf", 300, seed=4, bts_like=True, alerts_only=True, upper_limits=True)
@@ -321,9 +339,11 @@ def test_upper_limits_add_limits_at_the_survey_depth_and_change_no_detection():
     pd.testing.assert_frame_equal(with_limits.objects, plain.objects)
     limits = observations[~observations["detected"]]
     assert len(limits) > 0.2 * len(detections) and (limits["flux"] == 0).all()
-    for band in ("ztf_g", "ztf_r"):  # 5 x flux_err is the visit's 5-sigma limit: around the band's depth
-        depth = 23.9 - 2.5 * np.log10(5 * limits.loc[limits["band"] == band, "flux_err"])
-        assert np.median(depth) == pytest.approx(ZTF.depth[band], abs=0.25)  # shallow nights miss more
+    for band in ("ztf_g", "ztf_r"):  # 5 x flux_err is the visit's 5-sigma limit: around the band's
+        in_band = limits[limits["band"] == band]  # dark-sky depth less that night's moonlight
+        depth = 23.9 - 2.5 * np.log10(5 * in_band["flux_err"])
+        moonlight = moon_depth_loss(ZTF.moon_full_loss[band], np.floor(in_band["mjd"]))
+        assert np.median(depth + moonlight) == pytest.approx(ZTF.depth[band], abs=0.25)  # shallow nights miss more
     next_detection = detections.groupby("object_id")["mjd"].apply(np.sort)
     for object_id, mjd in limits[["object_id", "mjd"]].itertuples(index=False):
         later = next_detection[object_id][next_detection[object_id] > mjd]

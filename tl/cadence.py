@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tl.errors import TLError
-from tl.surveys import schedule_visits
+from tl.surveys import band_moon_loss, schedule_visits
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,8 @@ def library_schedule(survey, library: CadenceLibrary, bands, first_night, n_nigh
     band[single] = np.searchsorted(np.cumsum(weights) / weights.sum(), rng.random(int(single.sum())), side="right")
     depth = np.array([survey.depth[b] for b in bands])
     nightly = rng.normal(0, survey.depth_scatter, int(new_night.sum()))[night_index]
-    return obj, mjd, band, depth[band] + nightly + rng.normal(0, 0.1, len(obj))
+    moon = band_moon_loss(survey, bands, band, night)
+    return obj, mjd, band, depth[band] + nightly - moon + rng.normal(0, 0.1, len(obj))
 
 
 @dataclass(frozen=True)

@@ -302,9 +302,10 @@ def _bright_in_season(model, params, z, brightest_possible, limit, survey, windo
     first, n_nights, t_zero, season_offset = window
     # s(t) must exceed 10^(-0.4 (limit - brightest)); halvings = log2 of its inverse
     halvings = 0.4 * np.log2(10.0) * (limit - brightest_possible)
-    longest = np.maximum(lc.fast_component_half_life(params["fade_days"], model.tail_fraction,
-                                                     model.tail_half_life_days, model.peak_rounding),
-                         model.tail_half_life_days)
+    fast = lc.fast_component_half_life(params["fade_days"], model.tail_fraction, model.tail_half_life_days,
+                                       model.peak_rounding, model.late_fraction, model.late_half_life_days)
+    slowest = max(model.tail_half_life_days, model.late_half_life_days if model.late_fraction else 0.0)
+    longest = np.maximum(fast, slowest)
     depth = np.maximum(halvings, 0.0)
     start = t_zero - params["rise_days"] * depth ** (1 / model.rise_power) * (1 + z)
     end = t_zero + (longest * depth + model.peak_rounding * params["fade_days"]) * (1 + z)
