@@ -100,8 +100,8 @@ class SurveyModel:
 
     name: str
     band_weights: dict[str, float]  # band name -> share of visits
-    depth: dict[str, float]  # band name -> median single-visit 5-sigma limiting AB magnitude
-    depth_scatter: float  # magnitudes, night to night (moon, seeing, clouds)
+    depth: dict[str, float]  # band name -> median single-visit 5-sigma limiting AB magnitude (dark sky with a moon)
+    depth_scatter: float  # magnitudes, night to night (seeing, clouds; and the moon where it has none)
     night_probability: float  # P(an in-season night is observed), median over fields
     cadence_scatter: float  # sigma of ln(night_probability) from field to field (overlaps, programs)
     visits_per_night: int  # visits on an observed night (different bands when possible)
@@ -140,7 +140,7 @@ class SurveyModel:
     # model's x a lognormal (median, sigma of ln); (1, 0): the same, flux / flux_err >= detection_snr
     reported_error_factor: tuple[float, float] = (1.0, 0.0)
     # moonlight: band -> depth lost at full moon (mag), scaled over the lunar cycle by moon_depth_loss();
-    # None: every night as dark as the median (the depth and depth_scatter alone)
+    # None: no lunar cycle (the depth and depth_scatter alone)
     moon_full_loss: dict[str, float] | None = None
 
     @property
