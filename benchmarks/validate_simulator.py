@@ -300,6 +300,7 @@ def main(argv=None) -> int:
     # one OpenMP thread for the classifier: on a shared 2-core machine more threads only contend
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     real = real_summaries(args.bts, args.real_split, args.real_n, args.seed)
+    moon = {"real": real_moon_table(args.bts, args.real_split)}  # the simulated one from the first seed
     classes = sorted(real["class"].unique())
     results, seconds = [], []
     for seed in range(args.seed, args.seed + args.seeds):
@@ -312,7 +313,7 @@ def main(argv=None) -> int:
         results.append(compare(simulated, real, seed))
         if seed == args.seed:
             first_simulated = simulated  # what --diagnose reads
-            moon = {"sim": moon_depth_table(dataset.observations), "real": real_moon_table(args.bts, args.real_split)}
+            moon["sim"] = moon_depth_table(dataset.observations)
     auc_by_seed = {label: [r[label]["auc"] for r in results] for label in results[0]}
     os.makedirs(args.out, exist_ok=True)
     report = {"tag": args.tag, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

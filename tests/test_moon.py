@@ -42,7 +42,7 @@ def test_visits_at_full_moon_are_shallower_by_the_full_moon_loss():
     first = rng.integers(58200, 59200, n)
     _, mjd, band, limit = schedule_visits(moonlit, ("ztf_g", "ztf_r"), first, np.full(n, 60), rng)
     alpha = moon_phase_angle(np.floor(mjd))
-    for index, (name, loss) in enumerate((("ztf_g", 0.85), ("ztf_r", 0.75))):
+    for index, (name, loss) in enumerate(moonlit.moon_full_loss.items()):
         near_full = (band == index) & (alpha < 10)
         near_new = (band == index) & (alpha > 150)
         # the night-to-night scatter averages out over thousands of visits (SE ~0.01 mag)
