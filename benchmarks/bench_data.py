@@ -4,7 +4,8 @@
                                     [--json benchmarks/results/data/data.json]
 
 Kinds: simulate-ztf, simulate-ztf-bts (--bts-like --alerts-only), simulate-lsst (tl.simulate.simulate
-+ write_dataset, as `tl simulate` does),
++ write_dataset, as `tl simulate` does), simulate-ztf-bts-matched (also --match-real $TL_BENCH_MATCH_REAL,
+default /work/runs/bts: tl.realism.simulate_matched),
 ingest-plasticc, ingest-bts (tl.ingest.ingest, as `tl ingest` does). Each measurement runs in a fresh
 subprocess, so its peak resident memory (getrusage ru_maxrss) is its own and includes the interpreter
 and imports (about 0.3 GB); the peak summed resident memory of the process and any worker
@@ -36,7 +37,7 @@ import threading
 import time
 from pathlib import Path
 
-KINDS = ("simulate-ztf", "simulate-ztf-bts", "simulate-lsst", "ingest-plasticc", "ingest-bts")
+KINDS = ("simulate-ztf", "simulate-ztf-bts", "simulate-lsst", "ingest-plasticc", "ingest-bts", "simulate-ztf-bts-matched")
 ID_OFFSET = 10**9  # PLAsTiCC training ids are < 2 * 10**8
 
 
@@ -158,9 +159,15 @@ def _measure(kind: str, n: int, src: str | None, work: str) -> dict:
     if kind.startswith("simulate-"):
         from tl.simulate import simulate
 
-        bts = kind == "simulate-ztf-bts"
+        bts = kind.startswith("simulate-ztf-bts")
         workers = simulator_workers()
-        dataset = simulate(kind.split("-")[1], n, seed=0, bts_like=bts, alerts_only=bts, **workers)
+        if kind.endswith("-matched"):
+            from tl.realism import simulate_matched
+
+            dataset = simulate_matched("ztf", n, 0, os.environ.get("TL_BENCH_MATCH_REAL", "/work/runs/bts"),
+                                       bts_like=True, alerts_only=True, **workers)
+        else:
+            dataset = simulate(kind.split("-")[1], n, seed=0, bts_like=bts, alerts_only=bts, **workers)
         simulated = time.perf_counter()
         dataset = write_dataset(dataset, out, **dataset.meta)
         source_objects = sum(dataset.meta["generated"].values())  # before the survey's selection
@@ -227,7 +234,7 @@ def main() -> int:
         parser.error(f"--kinds: unknown {unknown[0]!r} (known: {', '.join(KINDS)})")
     work = args.work or tempfile.mkdtemp(prefix="tl-bench-data-")
     rows = []
-    print(f"{'kind':<16} {'n':>7} {'kept':>7} {'seconds':>8} {'CPU s':>7} {'objects/s':>10} {'peak MiB':>9} "
+    print(f"{'kind':<24} {'n':>7} {'kept':>7} {'seconds':>8} {'CPU s':>7} {'objects/s':>10} {'peak MiB':>9} "
           f"{'tree MiB':>9} {'load':>5}")
     try:
         for n in [int(size) for size in args.sizes.split(",")]:
@@ -240,7 +247,7 @@ def main() -> int:
                 for code in (args.code.split(",") if args.code else [None]):
                     row = run_child(kind, n, src, work, code)
                     rows.append(row)
-                    print(f"{kind:<16} {n:>7} {row['objects_kept']:>7} {row['seconds']:>8.1f} {row['cpu_seconds']:>7.1f} "
+                    print(f"{kind:<24} {n:>7} {row['objects_kept']:>7} {row['seconds']:>8.1f} {row['cpu_seconds']:>7.1f} "
                           f"{row['objects_per_second']:>10.0f} {row['peak_rss_mib']:>9.0f} "
                           f"{row['peak_tree_rss_mib']:>9.0f} "
                           f"{row['load_average_before']:>5.1f} {row['code']}", flush=True)

@@ -1,29 +1,19 @@
 """Validation v2: the simulated ZTF alert stream against the real BTS light curves, as the network sees them.
 
     python benchmarks/validate_simulator.py [--n 10000] [--seed 0] [--seeds 1] [--bts /work/runs/bts]
-                                            [--real-split train] [--cadence-from DATA_DIR]
+                                            [--real-split train] [--cadence-from DATA_DIR] [--match-real DATA_DIR]
                                             [--tag after] [--out benchmarks/results/simulator] [--diagnose]
 
 Real: the canonical BTS data set (`tl ingest bts` of ../shared/data/bts), **train split** by default
 (the split the simulator was tuned to: in-sample), every object (no magnitude cut); `--real-split val`
 scores against the validation split instead, which nothing was tuned to (out-of-sample; the test
 split is never looked at). `--cadence-from` simulates with the nightly sampling of a data set's
-train light curves (tl.cadence; with the BTS data set and `--real-split val`, out-of-sample too). Simulated: `simulate("ztf", n,
-bts_like=True, alerts_only=True)` with the classes that have >= MIN_REAL real train objects, in
-equal shares. Both are measured by the same function (`summaries`) on detections in g and r:
-
-  n_det           number of detections
-  rise_obs        days from the first detection to the brightest one
-  fade_obs        days from the brightest detection to the last one
-  peak_mag        AB magnitude of the brightest detection (the observed peak the BTS cut applies to)
-  g_r_peak        g - r of the g/r pair (< 1 day apart) nearest in time to the brightest detection
-  first_gap       days between the first two detections
-  median_gap      median days between consecutive detections
-  same_night      fraction of consecutive detections < 0.5 day apart
-  g_fraction      fraction of detections in g
-  snr_median      median flux / flux_err
-  flux_over_peak  median flux / peak flux (the network's encoded flux)
-  redshift        as the metadata branch reads it
+train light curves (tl.cadence; with the BTS data set and `--real-split val`, out-of-sample too);
+`--match-real` simulates with tl.realism's density-ratio rejection against a data set's train split
+(compare with other objects: `--real-split val`, or a data set whose train split is the held-out
+part, benchmarks/half_split.py). Simulated: `simulate("ztf", n, bts_like=True, alerts_only=True)`
+with the classes that have >= MIN_REAL real train objects, in equal shares. Both are measured by the same function (tl.lc_summaries.summaries: the quantities
+listed there, on detections in g and r).
 
 Per class: the two-sample KS statistic of every quantity with its sampling noise (`null95`: the
 95% quantile of the KS statistic of two samples of these sizes from one distribution, Kolmogorov's
@@ -50,54 +40,15 @@ import numpy as np
 import pandas as pd
 
 from tl.data import read_dataset
+from tl.lc_summaries import QUANTITIES, summaries
+from tl.realism import simulate_matched
 from tl.simulate import simulate
 from tl.surveys import AB_ZERO_POINT
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-QUANTITIES = ("n_det", "rise_obs", "fade_obs", "peak_mag", "g_r_peak", "first_gap", "median_gap",
-              "same_night", "g_fraction", "snr_median", "flux_over_peak", "redshift")
 MIN_REAL = 20  # compare classes with at least this many real train objects
 FOLDS = 5
 KS_TARGET = 0.1  # issue 13: every compared quantity's KS at most this (where its null95 allows)
-
-
-def peak_colour(mjd: np.ndarray, is_g: np.ndarray, magnitude: np.ndarray) -> float:
-    """g - r of the g/r detection pair (< 1 day apart) nearest in time to the brightest point."""
-    g, r = np.flatnonzero(is_g), np.flatnonzero(~is_g)
-    if len(g) == 0 or len(r) == 0:
-        return np.nan
-    separation = np.abs(mjd[g][:, None] - mjd[r][None, :])  # (n_g, n_r) days
-    t_peak = mjd[np.argmin(magnitude)]
-    distance = np.abs((mjd[g][:, None] + mjd[r][None, :]) / 2 - t_peak)
-    distance[separation > 1.0] = np.inf
-    i, j = np.unravel_index(np.argmin(distance), distance.shape)
-    return float(magnitude[g[i]] - magnitude[r[j]]) if np.isfinite(distance[i, j]) else np.nan
-
-
-def summaries(objects: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
-    """One row per object with >= 1 positive g/r detection: the QUANTITIES, plus `class`."""
-    obs = observations[observations["detected"] & observations["band"].isin(["ztf_g", "ztf_r"])
-                       & (observations["flux"] > 0)]
-    obs = obs.sort_values(["object_id", "mjd"], kind="stable")
-    rows = []
-    for object_id, lc in obs.groupby("object_id", sort=False):
-        mjd, flux = lc["mjd"].to_numpy(), lc["flux"].to_numpy()
-        is_g = (lc["band"] == "ztf_g").to_numpy()
-        magnitude = AB_ZERO_POINT - 2.5 * np.log10(flux)
-        peak = int(np.argmax(flux))
-        gaps = np.diff(mjd)
-        rows.append({
-            "object_id": object_id, "n_det": len(mjd), "rise_obs": mjd[peak] - mjd[0],
-            "fade_obs": mjd[-1] - mjd[peak], "peak_mag": magnitude[peak],
-            "g_r_peak": peak_colour(mjd, is_g, magnitude),
-            "first_gap": gaps[0] if len(gaps) else np.nan,
-            "median_gap": float(np.median(gaps)) if len(gaps) else np.nan,
-            "same_night": float(np.mean(gaps < 0.5)) if len(gaps) else np.nan,
-            "g_fraction": float(is_g.mean()),
-            "snr_median": float(np.median(flux / lc["flux_err"].to_numpy())),
-            "flux_over_peak": float(np.median(flux / flux[peak]))})
-    table = objects[["object_id", "label", "redshift"]].merge(pd.DataFrame(rows), on="object_id")
-    return table.rename(columns={"label": "class"})
 
 
 def sim_vs_real_auc(simulated: pd.DataFrame, real: pd.DataFrame, seed: int, quantities=QUANTITIES) -> float:
@@ -291,6 +242,8 @@ def main(argv=None) -> int:
                         help="at most N real objects a class (random): the AUC grows with the real sample, "
                              "so compare splits at one size")
     parser.add_argument("--cadence-from", default=None, help="tl simulate --cadence-from (a tl data set)")
+    parser.add_argument("--match-real", default=None,
+                        help="tl simulate --match-real (a tl data set; its train objects are then in-sample)")
     parser.add_argument("--tag", default="after", help="before | after | ... (file name suffix)")
     parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", "simulator"))
     parser.add_argument("--diagnose", action="store_true",
@@ -305,8 +258,10 @@ def main(argv=None) -> int:
     results, seconds = [], []
     for seed in range(args.seed, args.seed + args.seeds):
         started = time.perf_counter()
-        dataset = simulate("ztf", args.n, seed, bts_like=True, alerts_only=True, cadence_from=args.cadence_from,
-                           class_mix={label: 1 / len(classes) for label in classes})
+        settings = dict(bts_like=True, alerts_only=True, cadence_from=args.cadence_from,
+                        class_mix={label: 1 / len(classes) for label in classes})
+        dataset = (simulate_matched("ztf", args.n, seed, args.match_real, **settings) if args.match_real
+                   else simulate("ztf", args.n, seed, **settings))
         seconds.append(time.perf_counter() - started)
         print(f"seed {seed}: simulated {args.n} BTS-like objects in {seconds[-1]:.1f} s")
         simulated = summaries(dataset.objects, dataset.observations)
@@ -319,12 +274,13 @@ def main(argv=None) -> int:
     report = {"tag": args.tag, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "n_simulated": args.n, "seed": args.seed, "seeds": args.seeds,
               "real": f"{args.bts} (split == {args.real_split})", "real_n": args.real_n,
-              "cadence_from": args.cadence_from,
+              "cadence_from": args.cadence_from, "match_real": args.match_real,
               "simulate_seconds": seconds, "classes": results[0], "auc_by_seed": auc_by_seed, "moon": moon,
               "replicates": results[1:]}
     with open(os.path.join(args.out, f"validation_{args.tag}.json"), "w") as stream:
         json.dump(report, stream, indent=2)
     cadence = f", cadence from {args.cadence_from}" if args.cadence_from else ""
+    cadence += f", matched to {args.match_real}" if args.match_real else ""
     cap = f" (at most {args.real_n} a class)" if args.real_n else ""
     text = markdown(results[0], f"Simulator {args.tag} against BTS {args.real_split}{cap}{cadence}: KS statistic per "
                     f"quantity and class, sim-vs-real ROC AUC (seed {args.seed})", auc_by_seed)

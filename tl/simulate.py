@@ -650,6 +650,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="take the nightly sampling (nights, times, bands, pairs) from the detections of "
                              "this tl data set's light curves (its train split when it has one), laid end to "
                              "end; depth stays the survey model's (e.g. a `tl ingest bts` output for ZTF)")
+    parser.add_argument("--match-real", default=None, metavar="DATA_DIR",
+                        help="ZTF: keep each simulated object with a probability that grows with how real it "
+                             "looks next to this tl data set's train split (a per-class classifier's density "
+                             "ratio, tl/realism.py; ~4-5x the simulation time)")
     parser.add_argument("--vary-depth", type=float, default=0.0, metavar="MAG",
                         help="randomised conditions: each field's depth offset ~ N(0, MAG) (default 0)")
     parser.add_argument("--vary-cadence", type=float, default=0.0, metavar="SHARE",
@@ -670,11 +674,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     check_output(args.out, "--out", directory=True, marker="dataset.json", kind="tl data set")
     started = time.perf_counter()
-    dataset = simulate(args.survey, args.n, args.seed, bts_like=args.bts_like,
-                       alerts_only=args.alerts_only, class_mix=args.class_mix, shards=args.shards,
-                       workers=args.workers, upper_limits=args.upper_limits, cadence_from=args.cadence_from,
-                       vary_depth=args.vary_depth, vary_cadence=args.vary_cadence,
-                       use_ray=args.ray, address=args.address, progress=sys.stderr.isatty() and not args.quiet)
+    settings = dict(bts_like=args.bts_like, alerts_only=args.alerts_only, class_mix=args.class_mix, shards=args.shards,
+                    workers=args.workers, upper_limits=args.upper_limits, cadence_from=args.cadence_from,
+                    vary_depth=args.vary_depth, vary_cadence=args.vary_cadence,
+                    use_ray=args.ray, address=args.address, progress=sys.stderr.isatty() and not args.quiet)
+    if args.match_real:
+        from tl.realism import simulate_matched  # which imports this module
+
+        dataset = simulate_matched(args.survey, args.n, args.seed, args.match_real, **settings)
+    else:
+        dataset = simulate(args.survey, args.n, args.seed, **settings)
     dataset = write_dataset(dataset, args.out, **dataset.meta)
     total = sum(dataset.meta["generated"].values())
     print(f"simulated {total} objects, selected {len(dataset.objects)} "
