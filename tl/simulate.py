@@ -653,7 +653,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--match-real", default=None, metavar="DATA_DIR",
                         help="ZTF: keep each simulated object with a probability that grows with how real it "
                              "looks next to this tl data set's train split (a per-class classifier's density "
-                             "ratio, tl/realism.py; ~4-5x the simulation time)")
+                             "ratio, tl/realism.py; ~3x the simulation time)")
     parser.add_argument("--vary-depth", type=float, default=0.0, metavar="MAG",
                         help="randomised conditions: each field's depth offset ~ N(0, MAG) (default 0)")
     parser.add_argument("--vary-cadence", type=float, default=0.0, metavar="SHARE",
