@@ -275,12 +275,15 @@ def main(argv=None) -> int:
               "n_simulated": args.n, "seed": args.seed, "seeds": args.seeds,
               "real": f"{args.bts} (split == {args.real_split})", "real_n": args.real_n,
               "cadence_from": args.cadence_from, "match_real": args.match_real,
+              "match_in_sample": bool(args.match_real) and args.real_split == "train"
+              and os.path.realpath(args.match_real) == os.path.realpath(args.bts),
               "simulate_seconds": seconds, "classes": results[0], "auc_by_seed": auc_by_seed, "moon": moon,
               "replicates": results[1:]}
     with open(os.path.join(args.out, f"validation_{args.tag}.json"), "w") as stream:
         json.dump(report, stream, indent=2)
     cadence = f", cadence from {args.cadence_from}" if args.cadence_from else ""
     cadence += f", matched to {args.match_real}" if args.match_real else ""
+    cadence += " (IN SAMPLE: the matching classifier saw these real objects)" if report["match_in_sample"] else ""
     cap = f" (at most {args.real_n} a class)" if args.real_n else ""
     text = markdown(results[0], f"Simulator {args.tag} against BTS {args.real_split}{cap}{cadence}: KS statistic per "
                     f"quantity and class, sim-vs-real ROC AUC (seed {args.seed})", auc_by_seed)
