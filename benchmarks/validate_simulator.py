@@ -12,8 +12,8 @@ train light curves (tl.cadence; with the BTS data set and `--real-split val`, ou
 `--match-real` simulates with tl.realism's density-ratio rejection against a data set's train split
 (compare with other objects: `--real-split val`, or a data set whose train split is the held-out
 part, benchmarks/half_split.py). Simulated: `simulate("ztf", n, bts_like=True, alerts_only=True)`
-with the classes that have >= MIN_REAL real train objects, in equal shares. Both are measured by the same function (tl.lc_summaries.summaries: the quantities
-listed there, on detections in g and r).
+with the classes that have >= MIN_REAL real train objects, in equal shares. Both are measured by
+the same function (tl.lc_summaries.summaries: the quantities listed there, on detections in g and r).
 
 Per class: the two-sample KS statistic of every quantity with its sampling noise (`null95`: the
 95% quantile of the KS statistic of two samples of these sizes from one distribution, Kolmogorov's

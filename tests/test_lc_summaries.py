@@ -111,3 +111,9 @@ def test_summaries_by_hand():
     # the peak at 10: of the two nearest (both g at 10), the earlier r (9.5)
     assert twins["g_r_peak"] == pytest.approx(-2.5 * np.log10(200 / 70))
     assert twins["same_night"] == 0.0 and twins["g_fraction"] == pytest.approx(0.6)  # 0.5-day gaps are not < 0.5
+
+
+def test_no_positive_g_r_detection_gives_an_empty_table_with_the_columns():
+    objects, observations = hand_made()
+    table = summaries(objects, observations.assign(band="lsst_g"))
+    assert table.empty and list(table.columns) == ["object_id", "class", "redshift", *QUANTITIES[:-1]]

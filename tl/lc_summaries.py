@@ -37,6 +37,8 @@ def summaries(objects: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame
     obs = observations[observations["detected"] & observations["band"].isin(["ztf_g", "ztf_r"])
                        & (observations["flux"] > 0)]
     obs = obs.sort_values(["object_id", "mjd"], kind="stable")
+    if obs.empty:
+        return pd.DataFrame(columns=["object_id", "class", "redshift", *QUANTITIES[:-1]])
     codes, names = pd.factorize(obs["object_id"])  # sorted by object: codes ascend in blocks
     mjd, flux, flux_err = (obs[c].to_numpy(float) for c in ("mjd", "flux", "flux_err"))
     is_g = (obs["band"] == "ztf_g").to_numpy()
