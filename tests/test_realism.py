@@ -86,3 +86,7 @@ def test_half_split_cuts_each_class_of_train_in_two_and_keeps_val_and_test(tmp_p
     for d in (a, b):
         assert set(d.objects.query("split != 'train'")["object_id"]) == set(data.objects.query("split != 'train'")["object_id"])
         assert set(d.observations["object_id"]) == set(d.objects["object_id"])
+    assert half_split.main([str(tmp_path / "all"), str(tmp_path / "av"), str(tmp_path / "bv"), "--add-val"]) == 0
+    bv = read_dataset(str(tmp_path / "bv"))
+    val = set(data.objects.query("split == 'val'")["object_id"])
+    assert set(bv.objects.query("split == 'train'")["object_id"]) == train_b | val and "val" not in set(bv.objects["split"])
