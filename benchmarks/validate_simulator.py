@@ -255,11 +255,11 @@ def main(argv=None) -> int:
     real = real_summaries(args.bts, args.real_split, args.real_n, args.seed)
     moon = {"real": real_moon_table(args.bts, args.real_split)}  # the simulated one from the first seed
     classes = sorted(real["class"].unique())
+    settings = dict(bts_like=True, alerts_only=True, cadence_from=args.cadence_from,
+                    class_mix={label: 1 / len(classes) for label in classes})
     results, seconds = [], []
     for seed in range(args.seed, args.seed + args.seeds):
         started = time.perf_counter()
-        settings = dict(bts_like=True, alerts_only=True, cadence_from=args.cadence_from,
-                        class_mix={label: 1 / len(classes) for label in classes})
         dataset = (simulate_matched("ztf", args.n, seed, args.match_real, **settings) if args.match_real
                    else simulate("ztf", args.n, seed, **settings))
         seconds.append(time.perf_counter() - started)

@@ -83,8 +83,8 @@ def _peak_colour(mjd, is_g, magnitude, codes, peak, n_objects) -> np.ndarray:
     detection; ties go to the earlier g, then the earlier r; NaN without such a pair."""
     g_rows, r_rows = np.flatnonzero(is_g), np.flatnonzero(~is_g)
     # rows are sorted by object then time, so (object, time) keys sort the r rows: search each g's window
-    stride = mjd.max() - mjd.min() + 10 * PAIR_DAYS if len(mjd) else 1.0
-    key = codes * stride + (mjd - (mjd.min() if len(mjd) else 0.0))
+    stride = mjd.max() - mjd.min() + 10 * PAIR_DAYS  # summaries() calls this with >= 1 detection
+    key = codes * stride + (mjd - mjd.min())
     lo = np.searchsorted(key[r_rows], key[g_rows] - 1.01 * PAIR_DAYS, "left")
     hi = np.searchsorted(key[r_rows], key[g_rows] + 1.01 * PAIR_DAYS, "right")
     candidates = hi - lo  # r rows in each g's window
