@@ -82,7 +82,11 @@ def assert_same(fast: pd.DataFrame, slow: pd.DataFrame) -> None:
 def test_vectorised_summaries_equal_the_per_object_loop_on_a_simulation(bts_like):
     data = simulate("ztf", 300, 4, bts_like=bts_like, alerts_only=bts_like)
     fast = summaries(data.objects, data.observations)
-    assert len(fast) == len(data.objects)  # every simulated object has a positive g/r detection
+    obs = data.observations
+    positive = obs[obs["detected"] & obs["band"].isin(["ztf_g", "ztf_r"]) & (obs["flux"] > 0)]
+    # one row per object with a positive g/r detection (without --bts-like some have i-band ones only)
+    assert set(fast["object_id"]) == set(positive["object_id"])
+    assert len(fast) >= 0.95 * len(data.objects)
     assert_same(fast, loop_summaries(data.objects, data.observations))
 
 

@@ -34,12 +34,16 @@ def test_bts_like_sample_reaches_past_18_5_with_falling_completeness():
     assert 0.2 < faint < 0.5  # BTS train: 34% of objects peak at 18.5-19 mag
 
 
+# ZTF with one pair probability for every field's period (pair_by_period: its own test below)
+ZTF_ONE_PAIR_MODEL = dataclasses.replace(ZTF, pair_by_period=None)
+
+
 @pytest.fixture(scope="module")
 def ztf_visits():
     rng = np.random.default_rng(1)
     n = 4000
     first = rng.integers(58200, 59000, n)
-    return schedule_visits(ZTF, ("ztf_g", "ztf_r"), first, np.full(n, 120), rng)
+    return schedule_visits(ZTF_ONE_PAIR_MODEL, ("ztf_g", "ztf_r"), first, np.full(n, 120), rng)
 
 
 def test_nightly_sampling_matches_its_targets(ztf_visits):
@@ -63,11 +67,24 @@ def test_nightly_sampling_matches_its_targets(ztf_visits):
     gap = np.diff(mjd)
     repeat = next_same & (np.diff(band) == 0)
     assert repeat.sum() / (len(obj) - repeat.sum()) == pytest.approx(ZTF.repeat_probability, rel=0.1)
+    # a repeat is a whole number of exposure slots later, or lognormal within repeat_separation_days
+    slots = gap[repeat] / ZTF.repeat_slot_days
+    on_slot = np.abs(slots - np.round(slots)) < 1e-6
+    assert on_slot.mean() == pytest.approx(ZTF.repeat_slot_share, abs=0.03)
     shortest, longest = ZTF.repeat_separation_days
-    assert shortest - 1e-9 <= gap[repeat].min() <= gap[repeat].max() <= longest + 1e-9
+    assert shortest - 1e-9 <= gap[repeat][~on_slot].min() <= gap[repeat][~on_slot].max() <= longest + 1e-9
+    counts = np.bincount(np.round(slots[on_slot]).astype(int))
+    assert counts[2] / counts[1] == pytest.approx(ZTF.repeat_slot_continue, abs=0.06)
+    later = np.log(gap[repeat][~on_slot])
+    assert np.exp(np.median(later)) == pytest.approx(ZTF.repeat_separation_lognormal[0], rel=0.1)
+    # g/r pairs: a lognormal gap, clipped to visit_separation_days (a repeat may come between the two)
     pair = next_same & (np.diff(band) != 0)
     assert gap[pair].min() >= ZTF.visit_separation_days[0] - 1e-9
     assert gap[pair].max() <= ZTF.visit_separation_days[1] + ZTF.repeat_separation_days[1] + 1e-9
+    direct = pair & ~np.r_[False, repeat[:-1]]  # a pair with no repeat before its second visit
+    median, sigma_ln = ZTF.separation_lognormal
+    assert np.exp(np.median(np.log(gap[direct]))) == pytest.approx(median, rel=0.05)
+    assert np.std(np.log(gap[direct])) == pytest.approx(sigma_ln, rel=0.05)
     # a night's first visit moves through the night with the season: near-integer gaps between nights
     first_visits = visits.groupby(["obj", "night"])["mjd"].min().reset_index()
     between = first_visits.groupby("obj")["mjd"].diff().dropna()
@@ -75,6 +92,30 @@ def test_nightly_sampling_matches_its_targets(ztf_visits):
     assert np.quantile(deviation, 0.75) - np.quantile(deviation, 0.25) < 0.1  # uniform times of night: ~0.3
     time_of_night = first_visits["mjd"] % 1
     assert time_of_night.between(ZTF.night_start[0] - 0.15, ZTF.night_start[1] + 0.15).all()
+
+
+def test_pair_probability_follows_the_fields_grid_period():
+    # 1-night fields pair on 90% of nights, each field within a narrow Beta; 3-night fields keep 20%
+    survey = dataclasses.replace(ZTF, grid_days={1: 0.5, 3: 0.5}, grid_jitter=0.0, night_probability=0.0,
+                                 weather_loss=0.0, repeat_probability=0.0, pair_probability=0.2,
+                                 field_concentration=None, pair_by_period={1: (0.9, 400.0)})
+    rng = np.random.default_rng(4)
+    n = 3000
+    obj, mjd, band, _ = schedule_visits(survey, ("ztf_g", "ztf_r"), rng.integers(58200, 59000, n),
+                                        np.full(n, 90), rng)
+    visits = pd.DataFrame({"obj": obj, "night": np.floor(mjd).astype(int), "band": band})
+    nights = visits.groupby(["obj", "night"])["band"].nunique().reset_index()
+    nights["step"] = nights.groupby("obj")["night"].diff()
+    fields = nights.groupby("obj").agg(step=("step", "median"), pair=("band", lambda b: np.mean(b == 2)),
+                                       nights=("band", "size"))
+    fields = fields[fields["nights"] >= 10]
+    daily, third = fields[fields["step"] == 1], fields[fields["step"] == 3]
+    assert len(daily) > 300 and len(third) > 300
+    assert daily["pair"].mean() == pytest.approx(0.9, abs=0.01)
+    assert third["pair"].mean() == pytest.approx(0.2, abs=0.02)
+    # the spread of a 1-night field's pair share: the Beta's (0.9 x 0.1 / 401) and the binomial noise
+    expected = np.sqrt(0.9 * 0.1 / 401 + np.mean(0.9 * 0.1 / daily["nights"]))
+    assert daily["pair"].std() == pytest.approx(expected, rel=0.15)
 
 
 def test_each_field_has_its_own_grid_period():

@@ -121,7 +121,8 @@ class SurveyModel:
     grid_reschedule: bool = False
     pair_probability: float = 1.0  # P(an observed night has visits_per_night visits, else one)
     visit_separation_days: tuple[float, float] = (0.03, 0.04)  # uniform range between a night's visits
-    separation_log_uniform: bool = False  # visit_separation_days is a log-uniform range instead
+    # a lognormal (median days, sigma of ln) clipped to visit_separation_days instead (None: uniform)
+    separation_lognormal: tuple[float, float] | None = None
     weather_loss: float = 0.0  # share of nights lost to weather at the site (all fields at once)
     weather_run_nights: float = 1.0  # mean length of a run of lost nights (Markov chain)
     detection_snr: float = 5.0  # a detection (an alert) at flux / (the noise model's flux_err) >= this
@@ -132,10 +133,20 @@ class SurveyModel:
     night_start: tuple[float, float] = (0.15, 0.45)
     night_start_jitter_days: float | None = None
     repeat_probability: float = 0.0  # P(a visit is repeated in its band minutes later: field overlaps)
-    repeat_separation_days: tuple[float, float] = (3e-4, 0.05)  # log-uniform range of a repeat's delay
+    repeat_separation_days: tuple[float, float] = (3e-4, 0.05)  # log-uniform range of a repeat's delay (days)
+    # or, when repeat_slot_days > 0: a share repeat_slot_share of repeats come k exposure slots later
+    # (consecutive exposures of overlapping fields), k - 1 ~ geometric (P(k + 1) / P(k) = repeat_slot_continue),
+    # the rest after a lognormal delay (median days, sigma of ln) clipped to repeat_separation_days
+    repeat_slot_days: float = 0.0
+    repeat_slot_share: float = 0.0
+    repeat_slot_continue: float = 0.0
+    repeat_separation_lognormal: tuple[float, float] = (0.02, 0.8)
     # programs differ from field to field: each field's pair and repeat probabilities ~ Beta with
     # these means and a + b = field_concentration (None: the same for every field)
     field_concentration: tuple[float, float] | None = None  # (pair, repeat)
+    # with grid_reschedule: {grid period: (mean, concentration)} of the fields' pair probabilities,
+    # for the periods listed (the others: pair_probability and field_concentration)
+    pair_by_period: dict[int, tuple[float, float]] | None = None
     # the alert's reported error is not the detection statistic's: its background term is the noise
     # model's x a lognormal (median, sigma of ln); (1, 0): the same, flux / flux_err >= detection_snr
     reported_error_factor: tuple[float, float] = (1.0, 0.0)
@@ -200,16 +211,33 @@ class SurveyModel:
 # modulation: rms 0.03 / 0.01 mag over the bins; i not measured, none); the depths are now the dark-sky
 # ones, v7's plus the losses' mean over a lunation (0.25 / 0.22 mag), and the random scatter 0.45 mag
 # keeps v7's total variance (0.51^2 = 0.45^2 + the moon's mean variance).
+# v9: the time structure within a night, measured on the BTS train split's detections (all classes;
+# benchmarks/intra_night.py, results in benchmarks/results/simulator/v9/). g/r pairs: the gap from one
+# band to the other on a night is lognormal, median 0.0453 d, sigma of ln 0.64 (5/50/95%: 0.017 / 0.045 /
+# 0.12 d; ZTF spaces a night's visits for asteroid rejection, Bellm et al. 2019, PASP 131, 018002);
+# v8's log-uniform 0.015-0.13 d put 13% of them below 0.02 d (real 9%) and none past 0.13 d (real 4%).
+# Same-band repeats: 47% come a whole number of exposure slots later (40.3 s: a 30 s exposure and the
+# slew to the next field, where overlapping fields see an object again; 1 / 2 / 3 / 4 slots in 1188 /
+# 682 / 358 / 240 real gaps, each ~0.6 of the one before), the rest lognormal (median 0.0202 d, sigma of
+# ln 0.82, from 330 s); v8's log-uniform repeats had a median of 0.011 d past the slots (real 0.020).
+# Pairs by cadence: of the objects with a median gap of ~1 or ~2 nights, 56% have 0.3-0.4 of their
+# consecutive detections on one night (v8: 38% / 43%; v9 56% / 53%): the fields' common Beta(a + b = 8)
+# was too wide for them, so 1- and 2-night fields pair with probability ~ Beta(mean 0.57, a + b = 60).
+# The mean was chosen among 0.52 / 0.55 / 0.57 / 0.60 (and 0.55 with a + b = 30) on 4 seeds x 1,500 SN II
+# and SN Ia: 0.60 put SN II's median-gap, same-night and g-share KS at 0.10-0.11, 0.57 at 0.07-0.10.
 ZTF = SurveyModel(
     name="ztf", band_weights={"ztf_g": 0.36, "ztf_r": 0.56, "ztf_i": 0.08},
     depth={"ztf_g": 21.17, "ztf_r": 20.85, "ztf_i": 19.9}, depth_scatter=0.45,
     night_probability=0.019, cadence_scatter=0.5, visits_per_night=2, season_days=240.0,
     poisson_coefficient=0.032, calibration_floor=0.02, start_mjd=58200.0, duration_days=3 * 365.25,
     grid_days={1: 0.19, 2: 0.21, 3: 0.56, 4: 0.04}, grid_probability=0.93, grid_jitter=0.09, grid_reschedule=True,
-    pair_probability=0.52, visit_separation_days=(0.015, 0.13), separation_log_uniform=True,
+    pair_probability=0.52, visit_separation_days=(0.005, 0.3), separation_lognormal=(0.0453, 0.64),
     weather_loss=0.28, weather_run_nights=3.1, detection_snr=6.06,
     night_start=(0.13, 0.49), night_start_jitter_days=0.03, repeat_probability=0.11,
-    field_concentration=(8.0, 1.0), reported_error_factor=(1.5, 0.42),
+    repeat_separation_days=(0.0038, 0.2), repeat_slot_days=40.3 / 86400, repeat_slot_share=0.47,
+    repeat_slot_continue=0.6, repeat_separation_lognormal=(0.0202, 0.82),
+    field_concentration=(8.0, 1.0), pair_by_period={1: (0.57, 60.0), 2: (0.57, 60.0)},
+    reported_error_factor=(1.5, 0.42),
     moon_full_loss={"ztf_g": 0.85, "ztf_r": 0.75},
 )
 
@@ -323,10 +351,11 @@ def clear_nights(survey: SurveyModel, first: int, n_nights: int, rng) -> np.ndar
 
 
 def observed_nights(survey: SurveyModel, first_night, n_nights, rng,
-                    season_offset=None) -> tuple[np.ndarray, np.ndarray]:
+                    season_offset=None, period=None) -> tuple[np.ndarray, np.ndarray]:
     """(object index, night MJD) of every observed night, sorted by object then night.
 
     season_offset: (n_objects,) integers in [0, 365), each field's season phase (drawn here if None).
+    period: (n_objects,) each field's grid period in nights, with grid_reschedule (drawn here if None).
     """
     n_objects, width = len(first_night), int(n_nights.max(initial=0))
     if season_offset is None:
@@ -337,7 +366,7 @@ def observed_nights(survey: SurveyModel, first_night, n_nights, rng,
     night_probability = np.clip(survey.night_probability * field_scatter, 0, 1).astype(np.float32)
     threshold = np.broadcast_to(night_probability[:, None], (n_objects, width))
     if survey.grid_days and survey.grid_reschedule:
-        observed = _rescheduled_nights(survey, first_night, n_nights, season_day, threshold, rng)
+        observed = _rescheduled_nights(survey, first_night, n_nights, season_day, threshold, rng, period)
     else:
         if survey.grid_days:  # each field's own phase on the regular grid
             on_grid = _grid_nights(survey.grid_days, first_night, width, rng, survey.grid_jitter)
@@ -360,7 +389,8 @@ def _open_nights(survey: SurveyModel, first_night, n_nights, season_day, rng) ->
     return open_nights
 
 
-def _rescheduled_nights(survey: SurveyModel, first_night, n_nights, season_day, threshold, rng) -> np.ndarray:
+def _rescheduled_nights(survey: SurveyModel, first_night, n_nights, season_day, threshold, rng,
+                        period=None) -> np.ndarray:
     """(n_objects, width) bool, the observed nights with grid_reschedule: each field's grid visits
     kept `period` nights after its last one, made up on the next open night when weather (or the
     scheduler) loses one; plus the off-grid nights (probability `threshold`)."""
@@ -368,15 +398,17 @@ def _rescheduled_nights(survey: SurveyModel, first_night, n_nights, season_day, 
     n_objects, width = open_nights.shape
     off_grid = rng.random((n_objects, width), dtype=np.float32) < threshold
     taken = open_nights & (rng.random((n_objects, width), dtype=np.float32) < survey.grid_probability)
-    return open_nights & (off_grid | _scheduled_grid(survey, taken, rng))
+    return open_nights & (off_grid | _scheduled_grid(survey, taken, rng, period))
 
 
-def _scheduled_grid(survey: SurveyModel, taken, rng) -> np.ndarray:
+def _scheduled_grid(survey: SurveyModel, taken, rng, period=None) -> np.ndarray:
     """(n_objects, width) bool: the grid visits of fields whose next visit is due `period` nights
     after the last (a night shorter or longer with probability grid_jitter) and happens on the
-    first night from then on that is `taken` (open, and chosen by the scheduler)."""
+    first night from then on that is `taken` (open, and chosen by the scheduler). period: (n_objects,)
+    nights, drawn here (_field_periods) if None."""
     n_objects, width = taken.shape
-    period = _field_periods(survey.grid_days, n_objects, rng)
+    if period is None:
+        period = _field_periods(survey.grid_days, n_objects, rng)
     uniform = rng.random((width, n_objects), dtype=np.float32)
     half = survey.grid_jitter / 2
     step = np.maximum(period[None, :] - (uniform < half) + (uniform > 1 - half), 1)  # (width, n_objects)
@@ -470,7 +502,10 @@ def schedule_visits(survey: SurveyModel, bands, first_night, n_nights, rng, seas
     season_offset: see observed_nights."""
     if season_offset is None:
         season_offset = rng.integers(0, 365, len(first_night))  # as observed_nights would draw it
-    obj, night_mjd = observed_nights(survey, first_night, n_nights, rng, season_offset)
+    period = None  # each field's grid period: drawn here only where the pair probability depends on it
+    if survey.pair_by_period and survey.grid_days and survey.grid_reschedule:
+        period = _field_periods(survey.grid_days, len(first_night), rng)
+    obj, night_mjd = observed_nights(survey, first_night, n_nights, rng, season_offset, period)
     weights = np.array([survey.band_weights[b] for b in bands])
     visits = min(survey.visits_per_night, len(bands))
     band = weighted_without_replacement(weights, visits, len(obj), rng)  # a single-visit night keeps the first
@@ -481,8 +516,9 @@ def schedule_visits(survey: SurveyModel, bands, first_night, n_nights, rng, seas
         season_fraction = ((night_mjd - season_offset[obj]) % 365) / survey.season_days
         start = (night_mjd + latest - (latest - earliest) * season_fraction
                  + rng.normal(0, survey.night_start_jitter_days, len(obj)))
-    if survey.separation_log_uniform:
-        separation = np.exp(rng.uniform(*np.log(survey.visit_separation_days), len(obj)))
+    if survey.separation_lognormal is not None:
+        median, sigma_ln = survey.separation_lognormal
+        separation = np.clip(median * np.exp(sigma_ln * rng.standard_normal(len(obj))), *survey.visit_separation_days)
     else:
         separation = rng.uniform(*survey.visit_separation_days, len(obj))
     mjd = start[:, None] + separation[:, None] * np.arange(visits)[None, :]
@@ -491,11 +527,36 @@ def schedule_visits(survey: SurveyModel, bands, first_night, n_nights, rng, seas
                - band_moon_loss(survey, bands, band, night_mjd[:, None]))
     limit = nightly + rng.normal(0, 0.1, band.shape)
     pair, repeat = _field_probabilities(survey, obj, len(first_night), rng)
+    if period is not None:
+        pair = _pair_by_period(survey.pair_by_period, period, pair if np.ndim(pair) else np.full(len(obj), pair),
+                               obj, rng)
     keep = np.ones(band.shape, dtype=bool)
     keep[:, 1:] = (rng.random(len(obj)) < pair)[:, None]
     if survey.repeat_probability > 0:
         return _with_repeats(survey, obj, band, mjd, limit, keep, nightly, repeat, rng)
     return np.repeat(obj, visits)[keep.ravel()], mjd[keep], band[keep], limit[keep]
+
+
+def repeat_delays(survey: SurveyModel, n: int, rng) -> np.ndarray:
+    """(n,) days from a visit to its same-band repeat (see SurveyModel.repeat_slot_days)."""
+    if survey.repeat_slot_days <= 0:
+        return np.exp(rng.uniform(*np.log(survey.repeat_separation_days), n))
+    median, sigma_ln = survey.repeat_separation_lognormal
+    later = np.clip(median * np.exp(sigma_ln * rng.standard_normal(n)), *survey.repeat_separation_days)
+    slots = rng.geometric(1.0 - survey.repeat_slot_continue, n) * survey.repeat_slot_days
+    return np.where(rng.random(n) < survey.repeat_slot_share, slots, later)
+
+
+def _pair_by_period(pair_by_period: dict, period, pair, obj, rng) -> np.ndarray:
+    """Per observed night: `pair`, except on the fields whose grid period is in pair_by_period,
+    where it is that field's Beta(mean, concentration) draw."""
+    pair = pair.copy()
+    for days, (mean, concentration) in pair_by_period.items():
+        fields = period == days
+        field_pair = rng.beta(mean * concentration, (1 - mean) * concentration, len(period))
+        nights = fields[obj]
+        pair[nights] = field_pair[obj[nights]]
+    return pair
 
 
 def _field_probabilities(survey: SurveyModel, obj, n_objects: int, rng):
@@ -518,7 +579,7 @@ def _with_repeats(survey: SurveyModel, obj, band, mjd, limit, keep, nightly, rep
     visits = band.shape[1]
     repeated = keep & (rng.random(band.shape, dtype=np.float32) < repeat)
     n_repeats = np.count_nonzero(repeated)
-    delay = np.exp(rng.uniform(*np.log(survey.repeat_separation_days), n_repeats))
+    delay = repeat_delays(survey, n_repeats, rng)
     source = np.flatnonzero(repeated)  # the repeated visits in the flat (n_nights * visits) arrays
     # each visit after the repeats before it, on the nights that have one before their last visit
     early = repeated[:, :-1]
