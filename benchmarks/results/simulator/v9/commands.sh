@@ -16,6 +16,7 @@ python benchmarks/intra_night.py --bts /work/runs/bts --out benchmarks/results/s
 # 0.744 / 0.749 / 0.735 vs 0.748); SN II host E(B-V) mean 0.2 / 0.3 (0.752 / 0.755 vs 0.748); SN Ia peak
 # temperature 13600 K (0.729 vs 0.732, g-r KS 0.069 -> 0.141), rise 11.5 d (0.737), first light 2.0 rises (0.739).
 # With v9 as committed (pair mean 0.57): SN Ia pre_peak_heating 0.1 / 0.2: AUC 0.730 / 0.740 against 0.730.
+# and SN II peak temperature spread 3000 K (v9: 1210): AUC 0.742 against 0.747 (seeds 0-2 span 0.72-0.77).
 # The validations (5 simulator seeds, 6,000 objects each), runval.sh of ../v5/commands.sh (with --bts /work/runs/bts):
 #   runval.sh /work/main v9 benchmarks/results/simulator/v9 CONFIG...
 # for CONFIG = train val train60 val60 cadence_train cadence_val cadence_train60 cadence_val60. The cadence_*
