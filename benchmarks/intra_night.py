@@ -20,21 +20,19 @@ import numpy as np
 import pandas as pd
 
 from tl.data import read_dataset
-from tl.lc_summaries import summaries
+from tl.lc_summaries import SAME_NIGHT_DAYS, positive_detections, summaries
 from tl.simulate import simulate
 
 SLOT_SECONDS = 40.3
-NIGHT_DAYS = 0.5
 
 
 def within_night_gaps(observations: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(gaps in days, same band?) of consecutive positive g/r detections of one object < 0.5 d apart."""
-    obs = observations[observations["detected"] & observations["band"].isin(["ztf_g", "ztf_r"])
-                       & (observations["flux"] > 0)].sort_values(["object_id", "mjd"], kind="stable")
+    obs = positive_detections(observations)
     same_object = obs["object_id"].to_numpy()[1:] == obs["object_id"].to_numpy()[:-1]
     band = obs["band"].to_numpy()
     gap = np.diff(obs["mjd"].to_numpy(float))
-    inside = same_object & (gap < NIGHT_DAYS)
+    inside = same_object & (gap < SAME_NIGHT_DAYS)
     return gap[inside], (band[1:] == band[:-1])[inside]
 
 

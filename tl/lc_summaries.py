@@ -29,14 +29,20 @@ from tl.surveys import AB_ZERO_POINT
 QUANTITIES = ("n_det", "rise_obs", "fade_obs", "peak_mag", "g_r_peak", "first_gap", "median_gap",
               "same_night", "g_fraction", "snr_median", "flux_over_peak", "redshift")
 PAIR_DAYS = 1.0  # a g/r pair: at most this far apart
+SAME_NIGHT_DAYS = 0.5  # two detections less than this apart are on one night
+
+
+def positive_detections(observations: pd.DataFrame) -> pd.DataFrame:
+    """The detected ZTF g/r observations with flux > 0, sorted by object, then time (stable)."""
+    obs = observations[observations["detected"] & observations["band"].isin(["ztf_g", "ztf_r"])
+                       & (observations["flux"] > 0)]
+    return obs.sort_values(["object_id", "mjd"], kind="stable")
 
 
 def summaries(objects: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
     """One row per object (in `objects`' order) with >= 1 positive g/r detection: object_id, `class`
     (the label) and the QUANTITIES."""
-    obs = observations[observations["detected"] & observations["band"].isin(["ztf_g", "ztf_r"])
-                       & (observations["flux"] > 0)]
-    obs = obs.sort_values(["object_id", "mjd"], kind="stable")
+    obs = positive_detections(observations)
     if obs.empty:
         return pd.DataFrame(columns=["object_id", "class", "redshift", *QUANTITIES[:-1]])
     codes, names = pd.factorize(obs["object_id"])  # sorted by object: codes ascend in blocks
@@ -72,8 +78,8 @@ def _first_argmax(values: np.ndarray, codes: np.ndarray, start: np.ndarray) -> n
 
 
 def _same_night(gaps: np.ndarray, start: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """Per object, the share of its count - 1 gaps (NaN across objects) under 0.5 day; NaN with no gap."""
-    short = np.r_[np.nan_to_num(gaps, nan=1.0) < 0.5, False].astype(float)
+    """Per object, the share of its count - 1 gaps (NaN across objects) on one night; NaN with no gap."""
+    short = np.r_[np.nan_to_num(gaps, nan=1.0) < SAME_NIGHT_DAYS, False].astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 1, np.add.reduceat(short, start) / (count - 1), np.nan)
 

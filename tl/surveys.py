@@ -517,8 +517,7 @@ def schedule_visits(survey: SurveyModel, bands, first_night, n_nights, rng, seas
         start = (night_mjd + latest - (latest - earliest) * season_fraction
                  + rng.normal(0, survey.night_start_jitter_days, len(obj)))
     if survey.separation_lognormal is not None:
-        median, sigma_ln = survey.separation_lognormal
-        separation = np.clip(median * np.exp(sigma_ln * rng.standard_normal(len(obj))), *survey.visit_separation_days)
+        separation = clipped_lognormal(survey.separation_lognormal, survey.visit_separation_days, len(obj), rng)
     else:
         separation = rng.uniform(*survey.visit_separation_days, len(obj))
     mjd = start[:, None] + separation[:, None] * np.arange(visits)[None, :]
@@ -537,12 +536,17 @@ def schedule_visits(survey: SurveyModel, bands, first_night, n_nights, rng, seas
     return np.repeat(obj, visits)[keep.ravel()], mjd[keep], band[keep], limit[keep]
 
 
+def clipped_lognormal(median_sigma: tuple[float, float], bounds: tuple[float, float], n: int, rng) -> np.ndarray:
+    """(n,) draws of a lognormal (median, sigma of ln), clipped to (low, high) `bounds`."""
+    median, sigma_ln = median_sigma
+    return np.clip(median * np.exp(sigma_ln * rng.standard_normal(n)), *bounds)
+
+
 def repeat_delays(survey: SurveyModel, n: int, rng) -> np.ndarray:
     """(n,) days from a visit to its same-band repeat (see SurveyModel.repeat_slot_days)."""
     if survey.repeat_slot_days <= 0:
         return np.exp(rng.uniform(*np.log(survey.repeat_separation_days), n))
-    median, sigma_ln = survey.repeat_separation_lognormal
-    later = np.clip(median * np.exp(sigma_ln * rng.standard_normal(n)), *survey.repeat_separation_days)
+    later = clipped_lognormal(survey.repeat_separation_lognormal, survey.repeat_separation_days, n, rng)
     slots = rng.geometric(1.0 - survey.repeat_slot_continue, n) * survey.repeat_slot_days
     return np.where(rng.random(n) < survey.repeat_slot_share, slots, later)
 
