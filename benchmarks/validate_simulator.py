@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from tl.data import read_dataset
-from tl.lc_summaries import QUANTITIES, positive_detections, summaries
+from tl.lc_summaries import QUANTITIES, summaries
 from tl.realism import simulate_matched
 from tl.simulate import simulate
 from tl.surveys import AB_ZERO_POINT
@@ -188,8 +188,8 @@ def moon_depth_table(observations: pd.DataFrame) -> dict:
     MOON_BINS bin of days from full moon]}: moonlight's footprint on the alert depth (tl.surveys' moon)."""
     from tl.surveys import SYNODIC_MONTH_DAYS, moon_phase_angle
 
-    obs = positive_detections(observations)
-    obs = obs[obs["flux"] < 12 * obs["flux_err"]]
+    obs = observations[observations["detected"] & observations["band"].isin(["ztf_g", "ztf_r"])
+                       & (observations["flux"] > 0) & (observations["flux"] < 12 * observations["flux_err"])]
     days_from_full = moon_phase_angle(obs["mjd"].to_numpy()) / 360 * SYNODIC_MONTH_DAYS
     which = pd.cut(days_from_full, MOON_BINS)
     limit = AB_ZERO_POINT - 2.5 * np.log10(5 * obs["flux_err"].to_numpy())
